@@ -1,0 +1,54 @@
+# nmtkit — every target installs what it needs into .venv first.
+#   make demo                  prepare the built-in English->German corpus (runs/demo)
+#   make test                  fast test suite (CPU)
+#   make TORCH=torch==2.13.0 … take torch from a specific requirement (CI uses the local CPU wheel)
+
+PYTHON ?= python3
+TORCH  ?= torch
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+RECIPE ?= recipes/demo.yaml
+
+.PHONY: install demo prepare test test-all check lint typecheck bench clean help
+
+help:
+	@echo "targets: install demo test test-all check bench clean"
+
+install: $(STAMP)
+
+# Torch comes first and from $(TORCH), so the package's plain `torch` requirement is then
+# already satisfied and pip does not go looking for a newer (CUDA, several GB) build.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet "$(TORCH)"
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/nmtkit prepare $(RECIPE)
+
+prepare: $(STAMP)
+	$(BIN)/nmtkit prepare $(RECIPE)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+test-all: $(STAMP)
+	$(BIN)/python -m pytest -m ""
+
+check: lint typecheck
+
+lint: $(STAMP)
+	$(BIN)/ruff check nmtkit tests benchmarks
+	$(BIN)/ruff format --check nmtkit tests benchmarks
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/prepare_bench.py --pairs 200000 1000000 --out docs/benchmarks.md
+
+clean:
+	rm -rf runs .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,92 @@
+"""The one place that talks to rich: progress bars, tables and error messages.
+
+Progress and messages go to stderr so that stdout stays clean for results (tables, translations).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    SpinnerColumn,
+    Task,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from nmtkit.errors import UserError
+
+err_console = Console(stderr=True, highlight=False)
+out_console = Console(highlight=False)
+
+
+class RateColumn(ProgressColumn):
+    """Items per second, with a unit ('pairs/s', 'lines/s')."""
+
+    def __init__(self, unit: str = "it") -> None:
+        super().__init__()
+        self.unit = unit
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        if speed is None and task.elapsed:
+            speed = task.completed / task.elapsed
+        return Text("" if speed is None else f"{speed:,.0f} {self.unit}/s", style="cyan")
+
+
+def progress(unit: str = "it") -> Progress:
+    """A progress display for counted work; tasks with total=None show a spinner and a count."""
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TaskProgressColumn(),
+        RateColumn(unit),
+        TimeElapsedColumn(),
+        console=err_console,
+    )
+
+
+def info(message: str) -> None:
+    """A status line on stderr."""
+    err_console.print(message, soft_wrap=True)
+
+
+def print_table(table: Table) -> None:
+    """A result table on stdout."""
+    out_console.print(table)
+
+
+def make_table(title: str, columns: list[str]) -> Table:
+    """A table whose first column is left-aligned and the rest right-aligned (numbers)."""
+    table = Table(title=title, title_justify="left")
+    for i, name in enumerate(columns):
+        table.add_column(name, justify="left" if i == 0 else "right")
+    return table
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn a UserError into 'error: ...' on stderr and exit code 2, without a traceback."""
+    import typer
+
+    try:
+        yield
+    except UserError as exc:
+        message = " ".join(str(exc).split())  # one paragraph, whatever the message held
+        err_console.print(Text("error: ", style="bold red") + Text(message), soft_wrap=True)
+        raise typer.Exit(code=exc.exit_code) from None
+    except KeyboardInterrupt:
+        err_console.print("[yellow]interrupted[/]")
+        sys.exit(130)

@@ -1,0 +1,365 @@
+"""`nmtkit prepare`: corpus -> cleaned pairs -> SentencePiece -> memory-mapped shards.
+
+    prepare(recipe)            # writes runs/<name>/data/ and runs/<name>/recipe.resolved.yaml
+
+Everything is written into `data.partial/` beside the final directory and swapped in only when
+complete, with `manifest.json` written last: a crash or a bad input never leaves data that a
+later run would trust. A rerun with unchanged inputs and settings does nothing (the manifest's
+fingerprint matches); `force=True` redoes everything.
+
+Memory does not grow with the corpus: pairs stream from the source through cleaning to text
+files; SentencePiece samples at most `tokenizer.input_sentence_size` sentences; encoding streams
+chunk by chunk into the shards. Only the duplicate filter keeps 8 bytes per kept training pair.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.progress import Progress
+
+from nmtkit import __version__, console
+from nmtkit.data.clean import RULES, CleanStats, clean_pairs
+from nmtkit.data.shards import Shard, ShardWriter, token_dtype
+from nmtkit.data.sources import available_splits, file_stamp, input_files, iter_pairs
+from nmtkit.data.tokenizer import Tokenizer, train_sentencepiece
+from nmtkit.errors import UserError
+from nmtkit.paths import SIDES, DataPaths, RunPaths, atomic_write_text
+from nmtkit.recipe import Recipe
+
+FORMAT_VERSION = 1
+ENCODE_CHUNK = 10_000  # lines per SentencePiece batch call
+PROGRESS_EVERY = 1_000  # pairs between progress-bar updates (per-pair updates cost more)
+SPM_SEED = 1
+
+
+def prepare(recipe: Recipe, *, force: bool = False) -> dict[str, Any]:
+    """Prepare the recipe's data in its run directory; returns the manifest."""
+    paths = RunPaths(recipe.run_path)
+    fingerprint = data_fingerprint(recipe)
+    if not force and _is_current(paths, fingerprint):
+        console.info(
+            f"{paths.data} is up to date with the recipe and inputs: nothing redone "
+            "(use --force to redo)."
+        )
+        _write_resolved_recipe(recipe, paths)
+        return read_manifest(paths.data)
+    started = time.perf_counter()
+    staging = paths.root / "data.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        manifest = _prepare_into(recipe, DataPaths(staging), fingerprint)
+        manifest["seconds"] = round(time.perf_counter() - started, 2)
+        atomic_write_text(DataPaths(staging).manifest, json.dumps(manifest, indent=2) + "\n")
+        _swap_in(staging, paths.data)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    _write_resolved_recipe(recipe, paths)
+    _print_summary(manifest, paths.data)
+    return manifest
+
+
+def _prepare_into(recipe: Recipe, out: DataPaths, fingerprint: str) -> dict[str, Any]:
+    data = recipe.data
+    splits = available_splits(data)
+    with console.progress("pairs") as bar:
+        clean = {split: _read_split(recipe, split, out, bar) for split in splits}
+    _check_not_empty(clean)
+    tokenizers = _train_tokenizers(recipe, out)
+    dtype = token_dtype(max(t.vocab_size for t in tokenizers.values()))
+    with console.progress("lines") as bar:
+        shards = {
+            split: _encode_split(recipe, split, out, tokenizers, dtype, bar, clean[split].kept)
+            for split in splits
+        }
+    joint = recipe.tokenizer.joint
+    return {
+        "format_version": FORMAT_VERSION,
+        "nmtkit_version": __version__,
+        "fingerprint": fingerprint,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "src_lang": data.src_lang,
+        "tgt_lang": data.tgt_lang,
+        "dtype": dtype.str,
+        "tokenizer": {
+            "joint": joint,
+            **{
+                f"{side}_model": f"{out.spm_prefix(None if joint else side).name}.model"
+                for side in SIDES
+            },
+            **{f"{side}_sha256": tokenizers[side].sha256 for side in SIDES},
+            **{f"{side}_vocab_size": tokenizers[side].vocab_size for side in SIDES},
+        },
+        "splits": shards,
+        "clean": {split: stats.as_dict() for split, stats in clean.items()},
+        "recipe": {
+            "data": data.model_dump(mode="json"),
+            "tokenizer": recipe.tokenizer.model_dump(mode="json"),
+        },
+    }
+
+
+# ---------------------------------------------------------------------------- read and clean
+
+
+def _read_split(recipe: Recipe, split: str, out: DataPaths, bar: Progress) -> CleanStats:
+    """Stream one split from the source through cleaning into text files (raw too if synthetic)."""
+    data = recipe.data
+    synthetic = data.source.synthetic
+    total = getattr(synthetic, "pairs" if split == "train" else split) if synthetic else None
+    task = bar.add_task(f"read + clean {split}", total=total)
+    stats = CleanStats()
+    langs = (data.src_lang, data.tgt_lang)
+    pairs = iter_pairs(data, split)
+    if synthetic is not None:
+        pairs = _tee_to_files(pairs, [out.raw(split, lang) for lang in langs])
+    with _open_pair(out.text(split, langs[0]), out.text(split, langs[1])) as (src_f, tgt_f):
+        for src, tgt in clean_pairs(pairs, data.clean, split=split, stats=stats):
+            src_f.write(src + "\n")
+            tgt_f.write(tgt + "\n")
+            if stats.read % PROGRESS_EVERY == 0:
+                bar.update(task, completed=stats.read)
+    bar.update(task, completed=stats.read, total=stats.read)
+    return stats
+
+
+def _tee_to_files(pairs: Iterator[tuple[str, str]], paths: list[Path]) -> Iterator[tuple[str, str]]:
+    """Pass pairs through while writing each side to its file."""
+    with _open_pair(paths[0], paths[1]) as (src_f, tgt_f):
+        for src, tgt in pairs:
+            src_f.write(src + "\n")
+            tgt_f.write(tgt + "\n")
+            yield src, tgt
+
+
+class _open_pair:
+    """Open two UTF-8 text files for writing, creating their folder; closes both."""
+
+    def __init__(self, src: Path, tgt: Path) -> None:
+        src.parent.mkdir(parents=True, exist_ok=True)
+        self.files = [open(p, "w", encoding="utf-8", newline="\n") for p in (src, tgt)]  # noqa: SIM115
+
+    def __enter__(self) -> tuple[Any, Any]:
+        return self.files[0], self.files[1]
+
+    def __exit__(self, *exc: object) -> None:
+        for f in self.files:
+            f.close()
+
+
+def _check_not_empty(clean: dict[str, CleanStats]) -> None:
+    for split, stats in clean.items():
+        if stats.kept:
+            continue
+        if not stats.read:
+            raise UserError(f"the {split} split of the corpus is empty: the source gave no pairs")
+        dropped = ", ".join(f"{rule} {n}" for rule, n in stats.dropped.items() if n)
+        raise UserError(
+            f"the {split} split is empty after cleaning: all {stats.read} pairs were dropped "
+            f"({dropped}); relax data.clean (min_len, max_len, max_ratio) or check the corpus"
+        )
+
+
+# ------------------------------------------------------------------------- tokenize and shard
+
+
+def _train_tokenizers(recipe: Recipe, out: DataPaths) -> dict[str, Tokenizer]:
+    """Train one joint SentencePiece model, or one per side; returns {side: Tokenizer}."""
+    cfg, data = recipe.tokenizer, recipe.data
+    texts = {"src": out.text("train", data.src_lang), "tgt": out.text("train", data.tgt_lang)}
+    groups = {None: list(texts.values())} if cfg.joint else {s: [texts[s]] for s in SIDES}
+    trained: dict[str | None, Tokenizer] = {}
+    for side, inputs in groups.items():
+        what = "joint" if side is None else side
+        with console.err_console.status(
+            f"training SentencePiece {cfg.type} ({what}, {cfg.vocab_size} pieces)"
+        ):
+            started = time.perf_counter()
+            model = train_sentencepiece(
+                inputs,
+                out.spm_prefix(side),
+                model_type=cfg.type,
+                vocab_size=cfg.vocab_size,
+                character_coverage=cfg.character_coverage,
+                input_sentence_size=cfg.input_sentence_size,
+                threads=cfg.threads,
+                seed=SPM_SEED,
+            )
+        console.info(f"trained SentencePiece ({what}) in {time.perf_counter() - started:.1f}s")
+        trained[side] = Tokenizer.load(model)
+    return {side: trained[None if cfg.joint else side] for side in SIDES}
+
+
+def _encode_split(
+    recipe: Recipe,
+    split: str,
+    out: DataPaths,
+    tokenizers: dict[str, Tokenizer],
+    dtype: np.dtype,
+    bar: Progress,
+    total: int,
+) -> dict[str, Any]:
+    """Encode one split's text files into its two shards; returns counts and length stats."""
+    langs = {"src": recipe.data.src_lang, "tgt": recipe.data.tgt_lang}
+    info: dict[str, Any] = {"pairs": total}
+    for side in SIDES:
+        task = bar.add_task(f"encode {split}.{side}", total=total)
+        prefix = out.shard(split, side)
+        with (
+            ShardWriter(prefix, dtype) as writer,
+            open(out.text(split, langs[side]), encoding="utf-8") as text,
+        ):
+            for chunk in _chunks(text, ENCODE_CHUNK):
+                writer.add(tokenizers[side].encode(chunk, recipe.tokenizer.threads))
+                bar.advance(task, len(chunk))
+        info[side] = _length_stats(Shard(prefix, dtype).lengths)
+    return info
+
+
+def _chunks(lines: Any, size: int) -> Iterator[list[str]]:
+    chunk: list[str] = []
+    for line in lines:
+        chunk.append(line.rstrip("\n"))
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _length_stats(lengths: np.ndarray) -> dict[str, float | int]:
+    if not len(lengths):
+        return {"tokens": 0, "mean": 0.0, "p50": 0, "p95": 0, "max": 0}
+    return {
+        "tokens": int(lengths.sum()),
+        "mean": round(float(lengths.mean()), 2),
+        "p50": int(np.percentile(lengths, 50)),
+        "p95": int(np.percentile(lengths, 95)),
+        "max": int(lengths.max()),
+    }
+
+
+# -------------------------------------------------------------------- fingerprint and outputs
+
+
+def data_fingerprint(recipe: Recipe) -> str:
+    """Hash of everything the prepared data depends on: settings, generator, input files."""
+    tokenizer = recipe.tokenizer.model_dump(mode="json")
+    tokenizer.pop("threads")  # how many cores encode does not change the result
+    parts: dict[str, Any] = {
+        "format_version": FORMAT_VERSION,
+        "data": recipe.data.model_dump(mode="json"),
+        "tokenizer": tokenizer,
+        "files": [file_stamp(p) for p in input_files(recipe.data)],
+    }
+    if recipe.data.source.synthetic is not None:
+        from nmtkit.data.synthetic import GENERATOR_VERSION
+
+        parts["generator_version"] = GENERATOR_VERSION
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def read_manifest(data_dir: Path) -> dict[str, Any]:
+    """The manifest of a prepared data directory; a clear error if there is none."""
+    path = DataPaths(data_dir).manifest
+    try:
+        manifest: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(
+            f"no prepared data in {data_dir} ({path.name} missing); run `nmtkit prepare RECIPE`"
+        ) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(
+            f"{path} is not a valid manifest ({exc}); rerun prepare with --force"
+        ) from None
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise UserError(
+            f"{path} has data format {manifest.get('format_version')}, this nmtkit reads "
+            f"{FORMAT_VERSION}; rerun `nmtkit prepare --force`"
+        )
+    return manifest
+
+
+def _is_current(paths: RunPaths, fingerprint: str) -> bool:
+    try:
+        return read_manifest(paths.data).get("fingerprint") == fingerprint
+    except UserError:
+        return False
+
+
+def _swap_in(staging: Path, final: Path) -> None:
+    """Replace `final` by the complete `staging` directory."""
+    old = final.with_name(final.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if final.exists():
+        final.rename(old)
+    staging.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _write_resolved_recipe(recipe: Recipe, paths: RunPaths) -> None:
+    atomic_write_text(paths.recipe, recipe.to_yaml())
+
+
+def _print_summary(manifest: dict[str, Any], data_dir: Path) -> None:
+    clean = console.make_table("cleaning (pairs)", ["split", "read", *RULES, "kept"])
+    for split, counts in manifest["clean"].items():
+        clean.add_row(split, *(f"{counts[k]:,}" for k in ("read", *RULES, "kept")))
+    console.print_table(clean)
+    columns = [
+        "split",
+        "pairs",
+        "src tokens",
+        "src len mean/p95/max",
+        "tgt tokens",
+        "tgt len mean/p95/max",
+    ]
+    shards = console.make_table("shards (SentencePiece tokens)", columns)
+    for split, info in manifest["splits"].items():
+        cells = [f"{info['pairs']:,}"]
+        for side in SIDES:
+            s = info[side]
+            cells += [f"{s['tokens']:,}", f"{s['mean']:.1f} / {s['p95']} / {s['max']}"]
+        shards.add_row(split, *cells)
+    console.print_table(shards)
+    tok = manifest["tokenizer"]
+    vocab = (
+        f"{tok['src_vocab_size']:,} joint"
+        if tok["joint"]
+        else f"{tok['src_vocab_size']:,} src / {tok['tgt_vocab_size']:,} tgt"
+    )
+    console.info(f"vocabulary: {vocab}; wrote {data_dir} in {manifest['seconds']:.1f}s")
+
+
+@dataclass(frozen=True)
+class PreparedData:
+    """A prepared data directory, for the commands that read it (train, translate)."""
+
+    root: Path
+    manifest: dict[str, Any]
+
+    @classmethod
+    def open(cls, data_dir: Path) -> PreparedData:
+        return cls(Path(data_dir), read_manifest(Path(data_dir)))
+
+    def tokenizer(self, side: str) -> Tokenizer:
+        return Tokenizer.load(self.root / self.manifest["tokenizer"][f"{side}_model"])
+
+    def shards(self, split: str) -> tuple[Shard, Shard]:
+        """(src, tgt) memory-mapped shards of a split."""
+        if split not in self.manifest["splits"]:
+            raise UserError(
+                f"{self.root} has no {split} split (it has {', '.join(self.manifest['splits'])})"
+            )
+        paths = DataPaths(self.root)
+        dtype = np.dtype(self.manifest["dtype"])
+        return Shard(paths.shard(split, "src"), dtype), Shard(paths.shard(split, "tgt"), dtype)

@@ -1,0 +1,467 @@
+"""The recipe: one YAML file that describes an experiment, validated once.
+
+    recipe = load_recipe("recipes/demo.yaml", ["tokenizer.vocab_size=4000"])
+
+Every section is a pydantic model with extra keys forbidden, so a typo is an error, not a
+silently ignored setting. Mistakes become a `RecipeError` naming the file, the line, the dotted
+key, the allowed values and, for unknown keys, the closest known key ("did you mean ...?").
+Only the top-level run functions see the whole recipe; each builder gets its own section.
+"""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+import re
+import types
+import typing
+from pathlib import Path
+from typing import Annotated, Any, Literal, get_args
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from nmtkit.errors import UserError
+
+Split = Literal["train", "valid", "test"]
+
+
+class RecipeError(UserError):
+    """A recipe that cannot be read or does not validate."""
+
+
+class Section(BaseModel):
+    """Base of every recipe section: unknown keys are errors; assignments are validated."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+# ---------------------------------------------------------------------------------------- data
+
+
+class SyntheticSource(Section):
+    """The built-in English->German generator (`nmtkit.data.synthetic`)."""
+
+    pairs: int = Field(60000, ge=1, description="training pairs")
+    valid: int = Field(1000, ge=0, description="validation pairs (disjoint from train)")
+    test: int = Field(2000, ge=0, description="test pairs (disjoint from train and valid)")
+    seed: int = Field(1, description="same seed, byte-identical corpus")
+
+
+class ParallelFiles(Section):
+    """Two aligned text files, one sentence per line."""
+
+    src: Path
+    tgt: Path
+
+
+class FilesSource(Section):
+    """Local parallel text files per split."""
+
+    train: ParallelFiles
+    valid: ParallelFiles | None = None
+    test: ParallelFiles | None = None
+
+
+class TsvSource(Section):
+    """Local TSV files per split, one `src<TAB>tgt` pair per line."""
+
+    train: Path
+    valid: Path | None = None
+    test: Path | None = None
+
+
+class JsonlSource(Section):
+    """Local JSON-lines files per split: flat keys, or a `translation` dict per line."""
+
+    train: Path
+    valid: Path | None = None
+    test: Path | None = None
+    src_key: str | None = Field(None, description="default: data.src_lang (or translation dict)")
+    tgt_key: str | None = Field(None, description="default: data.tgt_lang (or translation dict)")
+
+
+class HfSplits(Section):
+    """Which Hugging Face split feeds each nmtkit split (null: none)."""
+
+    train: str = "train"
+    valid: str | None = "validation"
+    test: str | None = "test"
+
+
+class HfSource(Section):
+    """A Hugging Face `datasets` corpus: a hub name, a local `save_to_disk` folder, or a builder
+    such as `json`/`parquet` with `data_files`."""
+
+    name: str
+    config: str | None = None
+    revision: str | None = None
+    splits: HfSplits = HfSplits()
+    data_files: dict[str, str | list[str]] | None = None
+    src_key: str | None = Field(None, description="default: translation dict, else src_lang")
+    tgt_key: str | None = Field(None, description="default: translation dict, else tgt_lang")
+
+
+SOURCE_TYPES = ("synthetic", "files", "tsv", "jsonl", "hf")
+
+
+class SourceConfig(Section):
+    """Exactly one of the source types."""
+
+    synthetic: SyntheticSource | None = None
+    files: FilesSource | None = None
+    tsv: TsvSource | None = None
+    jsonl: JsonlSource | None = None
+    hf: HfSource | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> SourceConfig:
+        given = [name for name in SOURCE_TYPES if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                f"give exactly one source type out of {', '.join(SOURCE_TYPES)}; "
+                f"got {', '.join(given) or 'none'}"
+            )
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(name for name in SOURCE_TYPES if getattr(self, name) is not None)
+
+
+class CleanConfig(Section):
+    """Filters applied before tokenization; lengths count whitespace-separated words."""
+
+    min_len: int = Field(1, ge=0, description="drop pairs with a side shorter than this")
+    max_len: int = Field(128, ge=1, description="drop pairs with a side longer than this")
+    max_ratio: float = Field(3.0, ge=1.0, description="drop pairs whose length ratio exceeds this")
+    dedup: bool = Field(True, description="drop repeated (src, tgt) pairs")
+    splits: list[Split] = Field(
+        ["train"], description="splits the rules apply to; others keep every non-empty pair"
+    )
+
+    @model_validator(mode="after")
+    def _bounds(self) -> CleanConfig:
+        if self.min_len > self.max_len:
+            raise ValueError(f"min_len ({self.min_len}) is larger than max_len ({self.max_len})")
+        return self
+
+
+class DataConfig(Section):
+    src_lang: str = Field("en", min_length=1, pattern=r"^[A-Za-z0-9_-]+$")
+    tgt_lang: str = Field("de", min_length=1, pattern=r"^[A-Za-z0-9_-]+$")
+    source: SourceConfig = SourceConfig(synthetic=SyntheticSource())
+    clean: CleanConfig = CleanConfig()
+
+    @model_validator(mode="after")
+    def _distinct_langs(self) -> DataConfig:
+        if self.src_lang == self.tgt_lang:
+            raise ValueError(f"src_lang and tgt_lang are both {self.src_lang!r}")
+        return self
+
+
+class TokenizerConfig(Section):
+    type: Literal["unigram", "bpe"] = "unigram"
+    vocab_size: int = Field(8000, ge=16, le=1_000_000)
+    joint: bool = Field(True, description="one vocabulary for both languages")
+    character_coverage: float = Field(1.0, gt=0.0, le=1.0)
+    input_sentence_size: int = Field(
+        200_000, ge=1, description="SentencePiece trains on a random sample of at most this many"
+    )
+    threads: int = Field(0, ge=0, description="0: all cores")
+
+
+# ------------------------------------------------------------------------------------ model
+
+
+class ModelConfig(Section):
+    cell: Literal["lstm", "gru", "peephole_lstm"] = "lstm"
+    embed_size: int = Field(256, ge=1)
+    hidden_size: int = Field(256, ge=1)
+    encoder_layers: int = Field(2, ge=1)
+    decoder_layers: int = Field(1, ge=1)
+    bidirectional: bool = True
+    attention: Literal[
+        "none", "bahdanau", "luong_dot", "luong_general", "luong_concat", "multihead"
+    ] = "luong_general"
+    attention_heads: int = Field(4, ge=1)
+    input_feeding: Literal["none", "concat", "linear", "gated"] = "concat"
+    init: Literal["final", "bridge", "mean", "zeros"] = "bridge"
+    dropout: float = Field(0.2, ge=0.0, lt=1.0)
+    tie_embeddings: bool = True
+    share_embeddings: bool = False
+
+    @model_validator(mode="after")
+    def _heads_divide(self) -> ModelConfig:
+        if self.attention == "multihead" and self.hidden_size % self.attention_heads:
+            raise ValueError(
+                f"attention_heads ({self.attention_heads}) must divide hidden_size "
+                f"({self.hidden_size}) for multihead attention"
+            )
+        return self
+
+
+# ------------------------------------------------------------------------------------ train
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(value: object) -> float | None:
+    """'90' / '90s' / '8m' / '2h' / '1d' / 90 -> seconds; None stays None."""
+    if value is None or isinstance(value, bool):
+        return None if value is None else _raise_duration(value)
+    if isinstance(value, int | float):
+        return float(value)
+    match = _DURATION.match(str(value))
+    if not match:
+        return _raise_duration(value)
+    return float(match.group(1)) * _SECONDS[match.group(2)]
+
+
+def _raise_duration(value: object) -> float:
+    raise ValueError(f"expected a duration such as 90, '90s', '8m', '2h' or '1d', got {value!r}")
+
+
+class EarlyStopping(Section):
+    metric: Literal["bleu", "chrf", "loss", "ppl"] = "bleu"
+    patience: int | None = Field(5, ge=1, description="validations without improvement; null: off")
+
+
+class TrainConfig(Section):
+    seed: int = 1
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    batch_tokens: int = Field(4096, ge=1, description="tokens per batch, padding included")
+    accum_steps: int = Field(1, ge=1)
+    optimizer: Literal["adam", "adamw", "sgd"] = "adam"
+    lr: float = Field(0.001, gt=0.0)
+    schedule: Literal["constant", "inverse_sqrt", "plateau"] = "constant"
+    warmup_steps: int = Field(0, ge=0)
+    label_smoothing: float = Field(0.1, ge=0.0, lt=1.0)
+    clip_norm: float | None = Field(1.0, gt=0.0)
+    max_steps: int | None = Field(None, ge=1)
+    max_epochs: int | None = Field(None, ge=1)
+    max_time: float | None = Field(None, gt=0.0, description="seconds, or '8m', '2h'")
+    valid_every: int = Field(500, ge=1)
+    log_every: int = Field(100, ge=1)
+    early_stopping: EarlyStopping = EarlyStopping()
+    keep_checkpoints: int = Field(3, ge=1)
+
+    _max_time = field_validator("max_time", mode="before")(parse_duration)
+
+
+# ------------------------------------------------------------------------ decode and evaluate
+
+
+class DecodeConfig(Section):
+    beam_size: int = Field(5, ge=1)
+    alpha: float = Field(1.0, ge=0.0, description="GNMT length penalty exponent")
+    max_len_ratio: float = Field(2.0, gt=0.0)
+    batch_tokens: int = Field(8000, ge=1)
+
+
+class EvaluateConfig(Section):
+    buckets: list[Annotated[int, Field(ge=1)]] = Field([10, 20, 30, 40, 50], min_length=1)
+    by: Literal["source", "reference"] = "source"
+
+    @field_validator("buckets")
+    @classmethod
+    def _increasing(cls, buckets: list[int]) -> list[int]:
+        if any(later <= earlier for earlier, later in itertools.pairwise(buckets)):
+            raise ValueError(f"bucket edges must be strictly increasing, got {buckets}")
+        return buckets
+
+
+# ----------------------------------------------------------------------------------- recipe
+
+
+class Recipe(Section):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    run_dir: Path | None = Field(None, description="default: runs/<name>")
+    data: DataConfig = DataConfig()
+    tokenizer: TokenizerConfig = TokenizerConfig()
+    model: ModelConfig = ModelConfig()
+    train: TrainConfig = TrainConfig()
+    decode: DecodeConfig = DecodeConfig()
+    evaluate: EvaluateConfig = EvaluateConfig()
+
+    @model_validator(mode="after")
+    def _cross_section(self) -> Recipe:
+        if self.model.share_embeddings and not self.tokenizer.joint:
+            raise ValueError(
+                "model.share_embeddings needs one vocabulary for both languages "
+                "(tokenizer.joint: true)"
+            )
+        return self
+
+    @property
+    def run_path(self) -> Path:
+        return self.run_dir if self.run_dir is not None else Path("runs") / self.name
+
+    def to_yaml(self) -> str:
+        """The resolved recipe, every default filled in, loadable by `load_recipe`."""
+        raw = self.model_dump(mode="json")
+        source = raw["data"]["source"]
+        raw["data"]["source"] = {kind: value for kind, value in source.items() if value is not None}
+        return yaml.safe_dump(raw, sort_keys=False, allow_unicode=True)
+
+
+# ----------------------------------------------------------------------------------- loading
+
+
+def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Recipe:
+    """Read, override (`key.path=value`, value parsed as YAML) and validate a recipe."""
+    path = Path(path)
+    text = _read_text(path)
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise RecipeError(f"{path}: {_describe_yaml_error(exc)}") from None
+    if raw is None:
+        raise RecipeError(f"{path} is empty; a recipe needs at least a `name:`")
+    if not isinstance(raw, dict):
+        raise RecipeError(
+            f"{path}: the top level must be a mapping of sections, not a {_kind(raw)}"
+        )
+    overridden = {key for key, _ in (apply_override(raw, item) for item in overrides)}
+    try:
+        return Recipe.model_validate(raw)
+    except ValidationError as exc:
+        lines = _line_numbers(text)
+        problems = [_describe(err, lines, overridden) for err in exc.errors()]
+        raise RecipeError(f"{path}: " + " ".join(problems)) from None
+
+
+def _read_text(path: Path) -> str:
+    if not path.exists():
+        raise RecipeError(f"recipe {path} does not exist")
+    if path.is_dir():
+        raise RecipeError(f"recipe {path} is a directory; give the path of a YAML file")
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise RecipeError(f"recipe {path} is not UTF-8 text ({exc.reason})") from None
+    except OSError as exc:
+        raise RecipeError(f"cannot read recipe {path}: {exc.strerror}") from None
+
+
+def apply_override(raw: dict[str, Any], item: str) -> tuple[str, Any]:
+    """Set `a.b.c=value` in the nested dict `raw`; the value is parsed as YAML (typed)."""
+    key, sep, value_text = item.partition("=")
+    key = key.strip()
+    if not sep or not key or any(not part for part in key.split(".")):
+        raise RecipeError(f"--set {item!r}: expected KEY.PATH=VALUE, e.g. model.hidden_size=512")
+    try:
+        value = yaml.safe_load(value_text) if value_text.strip() else None
+    except yaml.YAMLError:
+        value = value_text  # not YAML: keep the literal string
+    node = raw
+    parts = key.split(".")
+    for depth, part in enumerate(parts[:-1]):
+        child = node.setdefault(part, {})
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            prefix = ".".join(parts[: depth + 1])
+            raise RecipeError(f"--set {key}: {prefix} is a {_kind(child)}, not a section")
+        node = child
+    node[parts[-1]] = value
+    return key, value
+
+
+def _describe_yaml_error(exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc)
+    if mark is None:
+        return f"invalid YAML: {problem}"
+    return f"invalid YAML at line {mark.line + 1}, column {mark.column + 1}: {problem}"
+
+
+def _kind(value: object) -> str:
+    return {list: "list", str: "string", int: "number", float: "number", bool: "boolean"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def _describe(err: Any, lines: dict[tuple[str, ...], int], overridden: set[str]) -> str:
+    """One sentence for one pydantic error: where, which key, what is wrong, what is allowed."""
+    loc = tuple(str(part) for part in err["loc"])
+    dotted = ".".join(loc)
+    if not dotted:
+        where = "recipe"
+    elif dotted in overridden:
+        where = f"--set {dotted}"
+    else:
+        line = _nearest_line(lines, loc)
+        where = f"line {line}: {dotted}" if line else dotted
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        return f"{where}: unknown key{_suggestion(loc)}."
+    if kind == "missing":
+        return f"{where}: required key is missing."
+    message = err["msg"].removeprefix("Value error, ")
+    got = "" if kind.startswith("value_error") or "input" not in err else f" (got {err['input']!r})"
+    return f"{where}: {message}{got}."
+
+
+def _suggestion(loc: tuple[str, ...]) -> str:
+    known = _fields_at(loc[:-1])
+    if not known:
+        return ""
+    close = difflib.get_close_matches(loc[-1], known, n=1, cutoff=0.6)
+    hint = f"; did you mean `{close[0]}`?" if close else ""
+    return f"{hint} Known keys here: {', '.join(known)}"
+
+
+def _fields_at(loc: tuple[str, ...]) -> list[str]:
+    """Field names of the section at `loc` (e.g. ('data', 'source') -> synthetic, files, ...)."""
+    model: type[BaseModel] | None = Recipe
+    for part in loc:
+        if model is None or part not in model.model_fields:
+            return []
+        model = _section_type(model.model_fields[part].annotation)
+    return list(model.model_fields) if model is not None else []
+
+
+def _section_type(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        for arg in get_args(annotation):
+            found = _section_type(arg)
+            if found is not None:
+                return found
+    return None
+
+
+def _line_numbers(text: str) -> dict[tuple[str, ...], int]:
+    """Map each key path of a YAML mapping to the 1-based line where it appears."""
+    lines: dict[tuple[str, ...], int] = {}
+    try:
+        root = yaml.compose(text)
+    except yaml.YAMLError:
+        return lines
+
+    def walk(node: yaml.Node, path: tuple[str, ...]) -> None:
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                key = (*path, str(key_node.value))
+                lines[key] = key_node.start_mark.line + 1
+                walk(value_node, key)
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                lines[(*path, str(i))] = item.start_mark.line + 1
+                walk(item, (*path, str(i)))
+
+    if root is not None:
+        walk(root, ())
+    return lines
+
+
+def _nearest_line(lines: dict[tuple[str, ...], int], loc: tuple[str, ...]) -> int | None:
+    """The line of `loc`, or of its closest ancestor that the file spells out."""
+    for end in range(len(loc), 0, -1):
+        if loc[:end] in lines:
+            return lines[loc[:end]]
+    return None

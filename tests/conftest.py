@@ -1,0 +1,74 @@
+"""Shared fixtures: tiny corpora on disk, recipes, and a CLI runner that separates the streams."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner, Result
+
+from nmtkit.cli import app
+
+EN = "the a house dog cat sees runs big small green man woman old new".split()
+DE = "das ein Haus Hund Katze sieht läuft groß klein grün Mann Frau alt neu".split()
+
+
+def toy_pairs(n: int, seed: int = 0, max_words: int = 12) -> list[tuple[str, str]]:
+    """Word-for-word 'translations' over a 14-word lexicon: enough for tokenizer and shards."""
+    rng = random.Random(seed)
+    pairs = []
+    for _ in range(n):
+        idx = [rng.randrange(len(EN)) for _ in range(rng.randint(1, max_words))]
+        pairs.append((" ".join(EN[i] for i in idx), " ".join(DE[i] for i in idx)))
+    return pairs
+
+
+def write_lines(path: Path, lines: list[str]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def toy_files(tmp_path: Path) -> dict[str, dict[str, Path]]:
+    """Aligned text files for train (600 pairs) and valid (50 pairs)."""
+    files: dict[str, dict[str, Path]] = {}
+    for split, n, seed in (("train", 600, 0), ("valid", 50, 1)):
+        pairs = toy_pairs(n, seed)
+        files[split] = {
+            "src": write_lines(tmp_path / "corpus" / f"{split}.en", [p[0] for p in pairs]),
+            "tgt": write_lines(tmp_path / "corpus" / f"{split}.de", [p[1] for p in pairs]),
+        }
+    return files
+
+
+@pytest.fixture
+def make_recipe(tmp_path: Path) -> Callable[..., Path]:
+    """Write a recipe YAML (a dict) into tmp_path, its run directory inside tmp_path too."""
+
+    def write(content: dict, name: str = "recipe.yaml") -> Path:
+        content = {"name": "t", "run_dir": str(tmp_path / "run"), **content}
+        path = tmp_path / name
+        path.write_text(yaml.safe_dump(content, sort_keys=False), encoding="utf-8")
+        return path
+
+    return write
+
+
+@pytest.fixture
+def files_recipe(make_recipe: Callable[..., Path], toy_files: dict) -> Path:
+    source = {split: {k: str(v) for k, v in sides.items()} for split, sides in toy_files.items()}
+    return make_recipe({"data": {"source": {"files": source}}, "tokenizer": {"vocab_size": 48}})
+
+
+def run_cli(*args: str) -> Result:
+    """Invoke `nmtkit ARGS` in-process; result.stdout and result.stderr are separate."""
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def one_line(text: str) -> str:
+    """Whitespace-normalised text, so assertions do not depend on terminal wrapping."""
+    return " ".join(text.split())

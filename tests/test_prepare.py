@@ -1,0 +1,194 @@
+"""`nmtkit prepare` through the CLI: outputs, reruns, and every bad input from the issue."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from nmtkit.data.prepare import PreparedData
+from nmtkit.recipe import load_recipe
+from tests.conftest import one_line, run_cli, write_lines
+
+
+def prepared(recipe: Path) -> PreparedData:
+    return PreparedData.open(load_recipe(recipe).run_path / "data")
+
+
+def test_prepare_writes_shards_that_decode_to_the_cleaned_text(files_recipe: Path) -> None:
+    result = run_cli("prepare", files_recipe)
+    assert result.exit_code == 0, result.stderr
+    assert "cleaning (pairs)" in result.stdout and "shards" in result.stdout
+    data = prepared(files_recipe)
+    manifest = data.manifest
+    assert set(manifest["splits"]) == {"train", "valid"}
+    assert manifest["dtype"] == "<u2"
+    assert manifest["tokenizer"]["joint"] is True
+    assert manifest["recipe"]["tokenizer"]["vocab_size"] == 48
+    src_tok, tgt_tok = data.tokenizer("src"), data.tokenizer("tgt")
+    assert manifest["tokenizer"]["src_sha256"] == src_tok.sha256
+    for split in ("train", "valid"):
+        src, tgt = data.shards(split)
+        text_src = (data.root / "text" / f"{split}.en").read_text().splitlines()
+        text_tgt = (data.root / "text" / f"{split}.de").read_text().splitlines()
+        assert len(src) == len(tgt) == len(text_src) == manifest["splits"][split]["pairs"]
+        assert [src_tok.decode(src[i]) for i in range(len(src))] == text_src
+        assert [tgt_tok.decode(tgt[i]) for i in range(len(tgt))] == text_tgt
+        assert manifest["splits"][split]["src"]["tokens"] == int(src.lengths.sum())
+    counts = manifest["clean"]["train"]
+    assert counts["read"] == 600 and counts["kept"] + counts["duplicate"] == 600
+    resolved = load_recipe(data.root.parent / "recipe.resolved.yaml")
+    assert resolved == load_recipe(files_recipe)
+
+
+def test_rerun_does_nothing_and_force_redoes(files_recipe: Path) -> None:
+    assert run_cli("prepare", files_recipe).exit_code == 0
+    manifest = prepared(files_recipe).root / "manifest.json"
+    stamp = manifest.stat().st_mtime_ns
+    again = run_cli("prepare", files_recipe)
+    assert again.exit_code == 0
+    assert "up to date" in one_line(again.stderr) and "nothing redone" in one_line(again.stderr)
+    assert manifest.stat().st_mtime_ns == stamp
+    forced = run_cli("prepare", files_recipe, "--force")
+    assert forced.exit_code == 0 and "up to date" not in forced.stderr
+    assert manifest.stat().st_mtime_ns != stamp
+
+
+def test_changed_settings_or_inputs_redo(files_recipe: Path, toy_files: dict) -> None:
+    assert run_cli("prepare", files_recipe).exit_code == 0
+    changed = run_cli("prepare", files_recipe, "--set", "tokenizer.vocab_size=40")
+    assert changed.exit_code == 0 and "up to date" not in changed.stderr
+    assert prepared(files_recipe).manifest["tokenizer"]["src_vocab_size"] == 40
+    with open(toy_files["train"]["src"], "a") as f, open(toy_files["train"]["tgt"], "a") as g:
+        f.write("one more line\n")
+        g.write("eine Zeile mehr\n")
+    redone = run_cli("prepare", files_recipe, "--set", "tokenizer.vocab_size=40")
+    assert redone.exit_code == 0 and "up to date" not in redone.stderr
+    assert prepared(files_recipe).manifest["clean"]["train"]["read"] == 601
+
+
+def test_separate_vocabularies(files_recipe: Path) -> None:
+    result = run_cli(
+        "prepare",
+        files_recipe,
+        "--set",
+        "tokenizer.joint=false",
+        "--set",
+        "tokenizer.vocab_size=30",
+    )
+    assert result.exit_code == 0, result.stderr
+    data = prepared(files_recipe)
+    assert data.manifest["tokenizer"]["src_model"] == "spm.src.model"
+    assert data.manifest["tokenizer"]["tgt_model"] == "spm.tgt.model"
+    assert data.tokenizer("src").sha256 != data.tokenizer("tgt").sha256
+
+
+def test_missing_split_is_reported(files_recipe: Path) -> None:
+    assert run_cli("prepare", files_recipe).exit_code == 0
+    with pytest.raises(Exception, match="has no test split"):
+        prepared(files_recipe).shards("test")
+
+
+# ----------------------------------------------------------------------------- bad input
+
+
+def assert_user_error(result: object, *fragments: str) -> None:
+    """Exit code 2, one 'error:' paragraph holding every fragment, no traceback."""
+    assert result.exit_code == 2, (result.stdout, result.stderr)  # type: ignore[attr-defined]
+    stderr = result.stderr  # type: ignore[attr-defined]
+    assert "Traceback" not in stderr
+    message = one_line(stderr[stderr.index("error:") :])
+    for fragment in fragments:
+        assert fragment in message, message
+
+
+def no_trusted_data(recipe: Path) -> bool:
+    run = load_recipe(recipe).run_path
+    return not (run / "data" / "manifest.json").exists() and not (run / "data.partial").exists()
+
+
+def test_missing_file(make_recipe: Callable[..., Path], tmp_path: Path) -> None:
+    recipe = make_recipe({"data": {"source": {"tsv": {"train": str(tmp_path / "nope.tsv")}}}})
+    assert_user_error(
+        run_cli("prepare", recipe), f"corpus file {tmp_path / 'nope.tsv'} does not exist"
+    )
+    assert no_trusted_data(recipe)
+
+
+def test_mismatched_line_counts(make_recipe: Callable[..., Path], tmp_path: Path) -> None:
+    src = write_lines(tmp_path / "c.en", ["a b"] * 7)
+    tgt = write_lines(tmp_path / "c.de", ["x y"] * 4)
+    recipe = make_recipe(
+        {"data": {"source": {"files": {"train": {"src": str(src), "tgt": str(tgt)}}}}}
+    )
+    assert_user_error(run_cli("prepare", recipe), f"{src} has 7 lines", f"{tgt} has 4")
+    assert no_trusted_data(recipe)
+
+
+def test_invalid_utf8(make_recipe: Callable[..., Path], tmp_path: Path) -> None:
+    path = tmp_path / "bad.tsv"
+    path.write_bytes(b"a b\tx y\nc \xe4 d\tz\n")
+    recipe = make_recipe({"data": {"source": {"tsv": {"train": str(path)}}}})
+    assert_user_error(run_cli("prepare", recipe), f"{path}, line 2: invalid UTF-8")
+    assert no_trusted_data(recipe)
+
+
+def test_corpus_emptied_by_cleaning_says_which_rule(
+    make_recipe: Callable[..., Path], tmp_path: Path
+) -> None:
+    path = write_lines(tmp_path / "long.tsv", ["a b c d e\tv w x y z"] * 3 + ["\tleer"])
+    recipe = make_recipe(
+        {"data": {"source": {"tsv": {"train": str(path)}}, "clean": {"max_len": 4}}}
+    )
+    assert_user_error(
+        run_cli("prepare", recipe),
+        "the train split is empty after cleaning: all 4 pairs were dropped (empty 1, too_long 3)",
+    )
+    assert no_trusted_data(recipe)
+
+
+def test_unknown_source_type(make_recipe: Callable[..., Path]) -> None:
+    recipe = make_recipe({"data": {"source": {"csv": {"train": "x.csv"}}}})
+    assert_user_error(
+        run_cli("prepare", recipe),
+        "data.source.csv: unknown key",
+        "Known keys here: synthetic, files, tsv, jsonl, hf",
+    )
+
+
+def test_unreachable_hub(make_recipe: Callable[..., Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    import datasets.config
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True, raising=False)
+    recipe = make_recipe({"data": {"source": {"hf": {"name": "nmtkit-test/not-cached"}}}})
+    assert_user_error(
+        run_cli("prepare", recipe), "the Hugging Face hub is unreachable", "save_to_disk"
+    )
+    assert no_trusted_data(recipe)
+
+
+def test_failed_rerun_keeps_the_previous_data(files_recipe: Path, toy_files: dict) -> None:
+    assert run_cli("prepare", files_recipe).exit_code == 0
+    before = (prepared(files_recipe).root / "manifest.json").read_text()
+    with open(toy_files["train"]["src"], "ab") as f:
+        f.write(b"\xff\xfe broken\n")
+    os.utime(toy_files["train"]["src"])
+    result = run_cli("prepare", files_recipe)
+    assert result.exit_code == 2
+    assert (prepared(files_recipe).root / "manifest.json").read_text() == before
+    assert not (load_recipe(files_recipe).run_path / "data.partial").exists()
+
+
+def test_manifest_of_another_format_is_not_trusted(files_recipe: Path) -> None:
+    assert run_cli("prepare", files_recipe).exit_code == 0
+    path = prepared(files_recipe).root / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["format_version"] = 999
+    path.write_text(json.dumps(manifest))
+    result = run_cli("prepare", files_recipe)
+    assert result.exit_code == 0 and "up to date" not in result.stderr
+    assert json.loads(path.read_text())["format_version"] == 1
