@@ -187,12 +187,21 @@ class ModelConfig(Section):
     attention_heads: int = Field(4, ge=1)
     input_feeding: Literal["none", "concat", "linear", "gated"] = "concat"
     init: Literal["final", "bridge", "mean", "zeros"] = "bridge"
-    dropout: float = Field(0.2, ge=0.0, lt=1.0)
+    dropout: float = Field(0.2, ge=0.0, lt=1.0, description="between layers and before output")
+    embed_dropout: float | None = Field(
+        None, ge=0.0, lt=1.0, description="dropout on embeddings; null: same as dropout"
+    )
+    residual: bool = Field(False, description="residual connections between stacked layers")
     tie_embeddings: bool = True
     share_embeddings: bool = False
 
     @model_validator(mode="after")
     def _heads_divide(self) -> ModelConfig:
+        if self.bidirectional and self.hidden_size % 2:
+            raise ValueError(
+                f"hidden_size ({self.hidden_size}) must be even with a bidirectional encoder "
+                "(each direction has hidden_size / 2 units)"
+            )
         if self.attention == "multihead" and self.hidden_size % self.attention_heads:
             raise ValueError(
                 f"attention_heads ({self.attention_heads}) must divide hidden_size "
