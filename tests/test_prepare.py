@@ -192,3 +192,23 @@ def test_manifest_of_another_format_is_not_trusted(files_recipe: Path) -> None:
     result = run_cli("prepare", files_recipe)
     assert result.exit_code == 0 and "up to date" not in result.stderr
     assert json.loads(path.read_text())["format_version"] == 1
+
+
+def test_synthetic_source_writes_raw_text_and_is_deterministic(
+    make_recipe: Callable[..., Path], tmp_path: Path
+) -> None:
+    source = {"synthetic": {"pairs": 300, "valid": 20, "test": 30, "seed": 3}}
+    recipe = make_recipe({"data": {"source": source}, "tokenizer": {"vocab_size": 200}})
+    result = run_cli("prepare", recipe)
+    assert result.exit_code == 0, result.stderr
+    data = prepared(recipe)
+    raw = data.root / "raw"
+    assert sorted(p.name for p in raw.iterdir()) == [
+        "test.de", "test.en", "train.de", "train.en", "valid.de", "valid.en"
+    ]
+    assert len((raw / "test.en").read_text().splitlines()) == 30
+    assert data.manifest["splits"]["test"]["pairs"] == 30
+    first = (raw / "train.de").read_bytes()
+    again = run_cli("prepare", recipe, "--force", "--set", f"run_dir={tmp_path / 'again'}")
+    assert again.exit_code == 0
+    assert (tmp_path / "again" / "data" / "raw" / "train.de").read_bytes() == first
