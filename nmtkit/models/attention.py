@@ -1,0 +1,230 @@
+"""Attention: a query (decoder state) and the encoder output -> a context vector and weights.
+
+    attn = make_attention("luong_general", hidden_size=256, heads=4)
+    context, weights = attn(query, enc)     # query [B, H] -> [B, H], [B, S]
+    context, weights = attn(queries, enc)   # queries [B, T, H] -> [B, T, H], [B, T, S]
+
+One small class per type; each docstring gives the paper and the formula, with q the query
+(decoder state), k_j = v_j the encoder state at source position j, and
+a_j = softmax_j(score(q, k_j)) over the real (unpadded) positions, context c = Σ_j a_j v_j.
+
+Masks are True at real tokens; padded positions get a score of -inf before the softmax, so their
+weight is exactly 0. Scores are normalised in fp32 (also under autocast), so masks stay exact.
+Keys that do not depend on the query are projected once per sentence (`project_keys`, stored
+in `EncoderOutput.keys` by `Seq2Seq.encode`), not once per decoder step.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from nmtkit.models.encoder import EncoderOutput
+
+AttentionKind = Literal[
+    "none", "bahdanau", "luong_dot", "luong_general", "luong_concat", "multihead"
+]
+
+
+class AttentionOutput(NamedTuple):
+    context: Tensor  # [B, H] or [B, T, H]
+    weights: Tensor | None  # [B, S] or [B, T, S], fp32; None for NoAttention
+
+
+class Attention(nn.Module):
+    """Base class: handles one query [B, H] or a block of queries [B, T, H].
+
+    Subclasses implement `_attend` for a block; `before_cell` says whether the decoder queries
+    with its previous state before the RNN step (Bahdanau) or with its new state after it.
+    """
+
+    before_cell = False
+
+    def forward(self, query: Tensor, enc: EncoderOutput) -> AttentionOutput:
+        """query [B, H] or [B, T, H] -> context of the same shape, weights [B, (T,) S]."""
+        _check_query(query, enc)
+        if query.dim() == 3:
+            return self._attend(query, enc)
+        context, weights = self._attend(query.unsqueeze(1), enc)  # [B, 1, H], [B, 1, S]
+        return AttentionOutput(context.squeeze(1), None if weights is None else weights.squeeze(1))
+
+    def project_keys(self, states: Tensor) -> Tensor | None:
+        """Query-independent key projection of encoder states [B, S, H], or None."""
+        return None
+
+    def _keys(self, enc: EncoderOutput) -> Tensor:
+        """The projected keys: precomputed when available, else projected now."""
+        if enc.keys is not None:
+            return enc.keys
+        keys = self.project_keys(enc.states)
+        return enc.states if keys is None else keys
+
+    def _attend(self, query: Tensor, enc: EncoderOutput) -> AttentionOutput:
+        raise NotImplementedError
+
+
+def attend_with_scores(scores: Tensor, enc: EncoderOutput) -> AttentionOutput:
+    """scores [B, T, S] -> masked softmax in fp32 -> weights [B, T, S], context [B, T, H]."""
+    mask = enc.mask[:, None, :]  # [B, 1, S]
+    weights = torch.softmax(scores.float().masked_fill(~mask, float("-inf")), dim=-1)
+    context = weighted_sum(weights.to(enc.states.dtype), enc.states)  # [B, T, H]
+    return AttentionOutput(context, weights)
+
+
+def dot_scores(query: Tensor, keys: Tensor) -> Tensor:
+    """query [B, T, H], keys [B, S, H] -> qᵀk scores [B, T, S]."""
+    return torch.bmm(query, keys.transpose(1, 2))
+
+
+def weighted_sum(weights: Tensor, values: Tensor) -> Tensor:
+    """weights [B, T, S], values [B, S, H] -> Σ_j a_j v_j [B, T, H]."""
+    return torch.bmm(weights, values)
+
+
+class NoAttention(Attention):
+    """No attention: the plain encoder-decoder (Cho et al. 2014; Sutskever et al. 2014).
+
+        c_t = h_enc   for every t
+
+    The context is a fixed summary of the source, the encoder's final top-layer hidden state
+    (both directions concatenated), the same vector at every step; there are no weights.
+    """
+
+    def _attend(self, query: Tensor, enc: EncoderOutput) -> AttentionOutput:
+        summary = enc.hidden[-1]  # [B, H]
+        context = summary[:, None, :].expand(-1, query.size(1), -1)  # [B, T, H]
+        return AttentionOutput(context, None)
+
+
+class BahdanauAttention(Attention):
+    """Additive attention (Bahdanau, Cho & Bengio 2015, "Neural machine translation by jointly
+    learning to align and translate"):
+
+        score(q, k_j) = vᵀ tanh(W_q q + W_k k_j)
+
+    The query is the decoder's PREVIOUS state s_{t-1}; the context enters the recurrence (the
+    decoder concatenates it to the RNN input). W_k k_j is projected once per sentence.
+    """
+
+    before_cell = True
+
+    def __init__(self, hidden_size: int) -> None:
+        super().__init__()
+        self.query_proj = nn.Linear(hidden_size, hidden_size, bias=False)  # W_q
+        self.key_proj = nn.Linear(hidden_size, hidden_size, bias=False)  # W_k
+        self.energy = nn.Linear(hidden_size, 1, bias=False)  # v
+
+    def project_keys(self, states: Tensor) -> Tensor:
+        return self.key_proj(states)
+
+    def _attend(self, query: Tensor, enc: EncoderOutput) -> AttentionOutput:
+        q = self.query_proj(query)[:, :, None, :]  # [B, T, 1, H]
+        k = self._keys(enc)[:, None, :, :]  # [B, 1, S, H]
+        scores = self.energy(torch.tanh(q + k)).squeeze(-1)  # [B, T, S]
+        return attend_with_scores(scores, enc)
+
+
+class LuongConcatAttention(BahdanauAttention):
+    """Luong "concat" attention (Luong, Pham & Manning 2015, "Effective approaches to
+    attention-based neural machine translation"):
+
+        score(q, k_j) = vᵀ tanh(W [q; k_j]) = vᵀ tanh(W_q q + W_k k_j)   with W = [W_q  W_k]
+
+    The same arithmetic as Bahdanau's, but the query is the CURRENT decoder state h_t and the
+    context only enters the attentional vector. W_k k_j is projected once per sentence.
+    """
+
+    before_cell = False
+
+
+class LuongDotAttention(Attention):
+    """Luong "dot" attention (Luong, Pham & Manning 2015):
+
+        score(q, k_j) = qᵀ k_j
+
+    The query is the CURRENT decoder state h_t. No parameters.
+    """
+
+    def _attend(self, query: Tensor, enc: EncoderOutput) -> AttentionOutput:
+        scores = dot_scores(query, enc.states)  # [B, T, S]
+        return attend_with_scores(scores, enc)
+
+
+class LuongGeneralAttention(Attention):
+    """Luong "general" (bilinear) attention (Luong, Pham & Manning 2015):
+
+        score(q, k_j) = qᵀ W k_j
+
+    The query is the CURRENT decoder state h_t. W k_j is projected once per sentence.
+    """
+
+    def __init__(self, hidden_size: int) -> None:
+        super().__init__()
+        self.key_proj = nn.Linear(hidden_size, hidden_size, bias=False)  # W
+
+    def project_keys(self, states: Tensor) -> Tensor:
+        return self.key_proj(states)
+
+    def _attend(self, query: Tensor, enc: EncoderOutput) -> AttentionOutput:
+        scores = dot_scores(query, self._keys(enc))  # [B, T, S]
+        return attend_with_scores(scores, enc)
+
+
+class MultiHeadAttention(Attention):
+    """Multi-head attention (Vaswani et al. 2017, "Attention is all you need") over the encoder
+    states, the query being the CURRENT decoder state:
+
+        head_i = softmax((q W_i^Q)(K W_i^K)ᵀ / √d) (V W_i^V),   c = [head_1; ...; head_n] W^O
+
+    `nn.MultiheadAttention` with d = H / heads; the weights returned are averaged over heads.
+    """
+
+    def __init__(self, hidden_size: int, heads: int) -> None:
+        super().__init__()
+        self.mha = nn.MultiheadAttention(
+            embed_dim=hidden_size,
+            num_heads=heads,
+            kdim=hidden_size,
+            vdim=hidden_size,
+            batch_first=True,
+        )
+
+    def _attend(self, query: Tensor, enc: EncoderOutput) -> AttentionOutput:
+        context, weights = self.mha(
+            query,
+            enc.states,
+            enc.states,
+            key_padding_mask=~enc.mask,
+            need_weights=True,
+            average_attn_weights=True,
+        )
+        return AttentionOutput(context, weights.float())  # [B, T, H], [B, T, S]
+
+
+def make_attention(kind: AttentionKind, hidden_size: int, *, heads: int = 1) -> Attention:
+    """The attention module for a recipe's `model.attention`."""
+    if kind == "none":
+        return NoAttention()
+    if kind == "bahdanau":
+        return BahdanauAttention(hidden_size)
+    if kind == "luong_dot":
+        return LuongDotAttention()
+    if kind == "luong_general":
+        return LuongGeneralAttention(hidden_size)
+    if kind == "luong_concat":
+        return LuongConcatAttention(hidden_size)
+    if kind == "multihead":
+        return MultiHeadAttention(hidden_size, heads)
+    raise ValueError(f"unknown attention {kind!r}")
+
+
+def _check_query(query: Tensor, enc: EncoderOutput) -> None:
+    """query must be [B, H] or [B, T, H] with the encoder's B and H."""
+    batch, _, hidden = enc.states.shape
+    if query.dim() not in (2, 3) or query.size(0) != batch or query.size(-1) != hidden:
+        raise ValueError(
+            f"attention query must be [B, H] or [B, T, H] with B={batch}, H={hidden}; "
+            f"got {tuple(query.shape)}"
+        )

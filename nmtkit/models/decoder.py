@@ -1,0 +1,282 @@
+"""The RNN decoder: one target token at a time (search) or a whole target (teacher forcing).
+
+    state = decoder.init_state(enc)
+    log_probs, state, attn = decoder.step(prev_ids, state, enc)   # [B, V], ..., [B, S] | None
+    state = decoder.reorder(state, index)                         # beam search
+    logits = decoder(tgt_in, enc)                                 # [B, T, V], teacher forcing
+
+This is the whole interface search uses (see DESIGN.md). Teacher-forced `forward` equals a loop
+of `step` (tested). When attention is a Luong variant and there is no input feeding, no step
+depends on the previous step's attention, so `forward` takes a fast path: one fused RNN call
+over the whole target and attention for all T steps at once.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from nmtkit.models.attention import (
+    Attention,
+    LuongConcatAttention,
+    LuongDotAttention,
+    LuongGeneralAttention,
+)
+from nmtkit.models.bridge import Bridge
+from nmtkit.models.encoder import EncoderOutput
+from nmtkit.models.rnn import CellKind, RNNState, StackedRNN
+
+FeedingKind = Literal["none", "concat", "linear", "gated"]
+_FAST_PATH_ATTENTION = (LuongDotAttention, LuongGeneralAttention, LuongConcatAttention)
+
+
+class DecoderState(NamedTuple):
+    """The decoder's state between steps; every tensor has the batch in it (see `reorder`)."""
+
+    hidden: Tensor  # [L, B, H]
+    cell: Tensor | None  # [L, B, H]; None for GRU
+    feed: Tensor | None  # [B, H] previous attentional vector h̃_{t-1}; None without input feeding
+
+
+class StepOutput(NamedTuple):
+    log_probs: Tensor  # [B, V] fp32
+    state: DecoderState
+    attention: Tensor | None  # [B, S] fp32; None for attention `none`
+
+
+class _Advance(NamedTuple):
+    """Steps 2-5 of one decoder step: what `step` and the teacher-forced loop share."""
+
+    attentional: Tensor  # [B, H] h̃_t after dropout
+    state: DecoderState
+    weights: Tensor | None  # [B, S]
+
+
+class InputFeeding(nn.Module):
+    """Step 2 of the decoder: how the previous attentional vector h̃_{t-1} [B, H] joins the
+    embedding e_t [B, E] to make the RNN input x_t (Luong et al. 2015, section 3.3).
+
+        none:    x_t = e_t                                                    size E
+        concat:  x_t = [e_t; h̃_{t-1}]                                         size E + H
+        linear:  x_t = [e_t; W_f h̃_{t-1}]                                     size 2E
+        gated:   f = W_f h̃_{t-1},  g = sigmoid(W_g [e_t; f] + b_g),
+                 x_t = [e_t; g ⊙ f + (1 - g) ⊙ W_e e_t]                       size 2E
+
+    W_f: H -> E, W_e: E -> E (no biases); W_g: 2E -> E. The gate decides, per feature, how much
+    of the fed-back attention and how much of the (transformed) embedding the RNN sees.
+    """
+
+    def __init__(self, kind: FeedingKind, embed_size: int, hidden_size: int) -> None:
+        super().__init__()
+        self.kind = kind
+        sizes = {"none": embed_size, "concat": embed_size + hidden_size}
+        self.output_size = sizes.get(kind, 2 * embed_size)
+        if kind in ("linear", "gated"):
+            self.feed_proj = nn.Linear(hidden_size, embed_size, bias=False)  # W_f
+        if kind == "gated":
+            self.embed_proj = nn.Linear(embed_size, embed_size, bias=False)  # W_e
+            self.gate = nn.Linear(2 * embed_size, embed_size)  # W_g, b_g
+        if kind not in ("none", "concat", "linear", "gated"):
+            raise ValueError(f"unknown input feeding {kind!r}")
+
+    def forward(self, emb: Tensor, feed: Tensor | None) -> Tensor:
+        """emb [B, E], feed [B, H] (None only for `none`) -> x [B, output_size]."""
+        if self.kind == "none":
+            return emb
+        if feed is None:
+            raise ValueError(f"input feeding {self.kind!r} needs the previous attentional vector")
+        if self.kind == "concat":
+            return torch.cat([emb, feed], dim=-1)
+        fed = self.feed_proj(feed)  # [B, E]
+        if self.kind == "linear":
+            return torch.cat([emb, fed], dim=-1)
+        gate = torch.sigmoid(self.gate(torch.cat([emb, fed], dim=-1)))  # [B, E]
+        return torch.cat([emb, gate * fed + (1 - gate) * self.embed_proj(emb)], dim=-1)
+
+
+class OutputLayer(nn.Module):
+    """h̃ [..., H] -> logits [..., V]: a Linear to the vocabulary.
+
+    With `tied_size` the projection takes `tied_size` inputs so that its weight can be tied to
+    the target embedding ([V, E]); when E != H a Linear H -> E (no bias) comes first.
+    """
+
+    def __init__(self, hidden_size: int, vocab_size: int, *, tied_size: int | None = None) -> None:
+        super().__init__()
+        in_size = hidden_size if tied_size is None else tied_size
+        self.pre = (
+            nn.Identity() if in_size == hidden_size else nn.Linear(hidden_size, in_size, False)
+        )
+        self.proj = nn.Linear(in_size, vocab_size)
+
+    def tie(self, embed: nn.Embedding) -> None:
+        """Share the projection's weight with `embed` (the same Parameter object)."""
+        if self.proj.weight.shape != embed.weight.shape:
+            raise ValueError(
+                f"cannot tie an output layer {tuple(self.proj.weight.shape)} to an embedding "
+                f"{tuple(embed.weight.shape)}"
+            )
+        self.proj.weight = embed.weight
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.proj(self.pre(x))
+
+
+class RNNDecoder(nn.Module):
+    """Stacked RNN decoder with attention, input feeding and an attentional output layer."""
+
+    def __init__(
+        self,
+        embed: nn.Embedding,
+        attention: Attention,
+        bridge: Bridge,
+        output: OutputLayer,
+        *,
+        cell: CellKind,
+        hidden_size: int,
+        num_layers: int = 1,
+        input_feeding: FeedingKind = "concat",
+        dropout: float = 0.0,
+        embed_dropout: float = 0.0,
+        residual: bool = False,
+    ) -> None:
+        super().__init__()
+        self.embed, self.attention, self.bridge, self.output = embed, attention, bridge, output
+        self.hidden_size = hidden_size
+        self.embed_dropout = nn.Dropout(embed_dropout)
+        self.feeding = InputFeeding(input_feeding, embed.embedding_dim, hidden_size)
+        context_size = hidden_size if attention.before_cell else 0
+        self.rnn = StackedRNN(
+            cell,
+            self.feeding.output_size + context_size,
+            hidden_size,
+            num_layers,
+            dropout=dropout,
+            residual=residual,
+        )
+        self.combine = nn.Linear(2 * hidden_size, hidden_size, bias=False)  # W_c
+        self.dropout = nn.Dropout(dropout)
+
+    @property
+    def fast_path_allowed(self) -> bool:
+        """Luong attention and no input feeding: teacher forcing needs no step loop."""
+        return isinstance(self.attention, _FAST_PATH_ATTENTION) and self.feeding.kind == "none"
+
+    def init_state(self, enc: EncoderOutput) -> DecoderState:
+        """The state before the first step: the bridge's h (and c); h̃_0 = 0 for input feeding."""
+        hidden, cell = self.bridge(enc)  # [L, B, H]
+        feed = None
+        if self.feeding.kind != "none":
+            feed = enc.states.new_zeros(enc.states.size(0), self.hidden_size)  # [B, H]
+        return DecoderState(hidden, cell, feed)
+
+    def reorder(self, state: DecoderState, index: Tensor) -> DecoderState:
+        """Select / repeat batch entries of `state` (beam search): index [B'] -> batch B'."""
+        return DecoderState(
+            hidden=state.hidden.index_select(1, index),
+            cell=None if state.cell is None else state.cell.index_select(1, index),
+            feed=None if state.feed is None else state.feed.index_select(0, index),
+        )
+
+    def step(self, prev_ids: Tensor, state: DecoderState, enc: EncoderOutput) -> StepOutput:
+        """One decoder step: prev_ids [B] -> log_probs [B, V], new state, attention [B, S].
+
+        1. embed the previous token: e_t = dropout(E y_{t-1})                       [B, E]
+        2. input feeding: x_t = feed(e_t, h̃_{t-1}) (see `InputFeeding`; h̃_0 = 0);
+           Bahdanau: c_t = attend(s_{t-1}, enc) with the previous top state, x_t = [x_t; c_t]
+        3. run the RNN one step: s_t = RNN(x_t, s_{t-1}); h_t = top layer of s_t     [B, H]
+        4. attend (Luong, multi-head): c_t, a_t = attend(h_t, enc); none: c_t = h_enc
+        5. attentional vector: h̃_t = dropout(tanh(W_c [c_t; h_t]))                 [B, H]
+        6. output: log_softmax(W_o h̃_t + b_o)                                        [B, V]
+        """
+        _check_step_inputs(prev_ids, state, enc)
+        emb = self.embed_dropout(self.embed(prev_ids))  # 1. [B, E]
+        advance = self._advance(emb, state, enc)  # 2.-5.
+        logits = self.output(advance.attentional)  # 6. [B, V]
+        log_probs = F.log_softmax(logits.float(), dim=-1)
+        return StepOutput(log_probs, advance.state, advance.weights)
+
+    def forward(
+        self,
+        tgt_in: Tensor,
+        enc: EncoderOutput,
+        *,
+        fast_path: bool | None = None,
+        positions: Tensor | None = None,
+    ) -> Tensor:
+        """Teacher forcing: tgt_in [B, T] (bos + target, padded) -> logits [B, T, V].
+
+        fast_path None: take it when allowed (`fast_path_allowed`); True when not allowed is an
+        error; False always runs the step loop. `positions` (bool [B, T]): project only those
+        positions, as one [N, H] x [H, V] product -> logits [N, V].
+        """
+        _check_forward_inputs(tgt_in, enc)
+        if fast_path is None:
+            fast_path = self.fast_path_allowed
+        if fast_path and not self.fast_path_allowed:
+            raise ValueError("the fast path needs Luong attention and input_feeding none")
+        if enc.keys is None:  # not from Seq2Seq.encode: project the keys once, not per step
+            enc = enc._replace(keys=self.attention.project_keys(enc.states))
+        emb = self.embed_dropout(self.embed(tgt_in))  # [B, T, E]
+        state = self.init_state(enc)
+        if fast_path:
+            attentional = self._forward_fast(emb, state, enc)
+        else:
+            attentional = self._forward_loop(emb, state, enc)
+        if positions is not None:
+            return self.output(attentional[positions])  # [N, V]
+        return self.output(attentional)  # [B, T, V]
+
+    def _advance(self, emb: Tensor, state: DecoderState, enc: EncoderOutput) -> _Advance:
+        """Steps 2-5 of `step` for embedded tokens emb [B, E]."""
+        x = self.feeding(emb, state.feed)  # 2. [B, E']
+        context, weights = None, None
+        if self.attention.before_cell:
+            context, weights = self.attention(state.hidden[-1], enc)  # [B, H], [B, S]
+            x = torch.cat([x, context], dim=-1)  # [B, E' + H]
+        out = self.rnn.step(x, RNNState(state.hidden, state.cell))  # 3.
+        h = out.outputs  # [B, H]
+        if not self.attention.before_cell:
+            context, weights = self.attention(h, enc)  # 4. [B, H], [B, S]
+        assert context is not None
+        attentional = self.dropout(torch.tanh(self.combine(torch.cat([context, h], -1))))  # 5.
+        feed = attentional if self.feeding.kind != "none" else None
+        return _Advance(attentional, DecoderState(out.state.hidden, out.state.cell, feed), weights)
+
+    def _forward_loop(self, emb: Tensor, state: DecoderState, enc: EncoderOutput) -> Tensor:
+        """Steps 2-5 for every position in turn: emb [B, T, E] -> h̃ [B, T, H]."""
+        attentional = []
+        for emb_t in emb.unbind(1):  # unbind, not emb[:, t]: its backward is one stack, not T
+            advance = self._advance(emb_t, state, enc)
+            attentional.append(advance.attentional)
+            state = advance.state
+        return torch.stack(attentional, dim=1)
+
+    def _forward_fast(self, emb: Tensor, state: DecoderState, enc: EncoderOutput) -> Tensor:
+        """Steps 3-5 for all positions at once (Luong attention, no input feeding):
+        emb [B, T, E] -> h̃ [B, T, H]."""
+        out = self.rnn(emb, state=RNNState(state.hidden, state.cell))  # [B, T, H]
+        context, _ = self.attention(out.outputs, enc)  # [B, T, H]
+        return self.dropout(torch.tanh(self.combine(torch.cat([context, out.outputs], -1))))
+
+
+def _check_step_inputs(prev_ids: Tensor, state: DecoderState, enc: EncoderOutput) -> None:
+    """prev_ids [B], state.hidden [L, B, H] and enc.states [B, S, H] must agree on B and H."""
+    batch, _, hidden = enc.states.shape
+    if prev_ids.shape != (batch,):
+        raise ValueError(f"prev_ids must be [B] = [{batch}], got {tuple(prev_ids.shape)}")
+    if state.hidden.dim() != 3 or state.hidden.shape[1:] != (batch, hidden):
+        raise ValueError(
+            f"state.hidden must be [L, {batch}, {hidden}], got {tuple(state.hidden.shape)}"
+        )
+
+
+def _check_forward_inputs(tgt_in: Tensor, enc: EncoderOutput) -> None:
+    """tgt_in must be [B, T] ids with the encoder output's B."""
+    if tgt_in.dim() != 2 or tgt_in.size(0) != enc.states.size(0):
+        raise ValueError(
+            f"tgt_in must be [B, T] with B={enc.states.size(0)}, got {tuple(tgt_in.shape)}"
+        )

@@ -1,0 +1,199 @@
+"""One stack of recurrent layers, the recurrence of both the encoder and the decoder.
+
+    rnn = StackedRNN("lstm", input_size=256, hidden_size=512, num_layers=2, bidirectional=True)
+    out = rnn(emb, lengths=src_lens)       # out.outputs [B, S, 512], out.state.hidden [2, B, 512]
+
+- `lstm` / `gru` run through the fused `nn.LSTM` / `nn.GRU` (cuDNN on CUDA); with `lengths` the
+  batch is packed (`pack_padded_sequence(..., enforce_sorted=False)`), so padding never reaches
+  the recurrence and outputs are zeros at padded positions.
+- `peephole_lstm` runs through `cells.PeepholeLSTM`, which takes `lengths` directly.
+- `bidirectional`: each direction has hidden_size // 2 units, so the outputs always have
+  hidden_size features; final states come back with the two directions concatenated,
+  [L, B, hidden_size], the layout the decoder and the bridges use.
+- Dropout between layers. `residual`: x_{l+1} = rnn_l(dropout(x_l)) + x_l for l >= 1 (layer 0
+  changes the size, so it has no shortcut); this needs one module per layer, while without
+  residual connections one multi-layer fused module does the whole stack (faster).
+"""
+
+from __future__ import annotations
+
+from typing import Literal, NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from nmtkit.models.cells import PeepholeLSTM, lstm_by_steps
+
+CellKind = Literal["lstm", "gru", "peephole_lstm"]
+_WEIGHT_NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+RecurrentModule = nn.LSTM | nn.GRU | PeepholeLSTM
+
+
+class RNNState(NamedTuple):
+    """Recurrent state of a stack, directions concatenated."""
+
+    hidden: Tensor  # [L, B, H]
+    cell: Tensor | None  # [L, B, H]; None for GRU
+
+
+class RNNOutput(NamedTuple):
+    outputs: Tensor  # [B, T, H] top layer, zeros past each length
+    state: RNNState  # final state of every layer
+
+
+class StackedRNN(nn.Module):
+    """`num_layers` recurrent layers of one cell type (see the module docstring)."""
+
+    def __init__(
+        self,
+        cell: CellKind,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        *,
+        bidirectional: bool = False,
+        dropout: float = 0.0,
+        residual: bool = False,
+    ) -> None:
+        super().__init__()
+        self.directions = 2 if bidirectional else 1
+        if hidden_size % self.directions:
+            raise ValueError(f"hidden_size {hidden_size} must be even when bidirectional")
+        self.has_cell = cell != "gru"
+        self.residual = residual and num_layers > 1
+        per_direction = hidden_size // self.directions
+        if self.residual:
+            sizes = [input_size] + [hidden_size] * (num_layers - 1)
+            blocks = [_make_rnn(cell, size, per_direction, 1, bidirectional, 0.0) for size in sizes]
+        else:
+            blocks = [
+                _make_rnn(cell, input_size, per_direction, num_layers, bidirectional, dropout)
+            ]
+        self.blocks = nn.ModuleList(blocks)
+        self.layers_per_block = 1 if self.residual else num_layers
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(
+        self, inputs: Tensor, lengths: Tensor | None = None, state: RNNState | None = None
+    ) -> RNNOutput:
+        """inputs [B, T, I], lengths [B] (None: all T), state (default zeros) -> RNNOutput."""
+        x = inputs
+        hiddens: list[Tensor] = []
+        cells: list[Tensor] = []
+        for i, block in enumerate(self.blocks):
+            hx = self._block_state(state, i)
+            if self.residual and i > 0:
+                y, final = _run(block, self.dropout(x), lengths, hx)
+                x = y + x
+            else:
+                x, final = _run(block, x, lengths, hx)
+            h_n, c_n = final if isinstance(final, tuple) else (final, None)
+            hiddens.append(self._join_directions(h_n))
+            if c_n is not None:
+                cells.append(self._join_directions(c_n))
+        hidden = hiddens[0] if len(hiddens) == 1 else torch.cat(hiddens)
+        cell = None if not cells else cells[0] if len(cells) == 1 else torch.cat(cells)
+        return RNNOutput(x, RNNState(hidden, cell))
+
+    def step(self, x: Tensor, state: RNNState) -> RNNOutput:
+        """One time step of the stack: x [B, I] -> outputs [B, H] (top layer) and the new state.
+
+        For unidirectional LSTM/GRU stacks this runs `torch.lstm_cell` / `torch.gru_cell` on the
+        fused module's own weights: a decoder step costs a few matrix products instead of a
+        whole fused-RNN call (whose per-call overhead, forward and backward, dominated the
+        step loop on the CPU). Dropout between layers and residual connections are applied
+        exactly as in `forward`, so a loop of `step` equals `forward` over the sequence.
+        """
+        if self.directions != 1 or isinstance(self.blocks[0], PeepholeLSTM):
+            out = self(x.unsqueeze(1), state=state)
+            return RNNOutput(out.outputs[:, 0], out.state)
+        hiddens: list[Tensor] = []
+        cells: list[Tensor] = []
+        for i, block in enumerate(self.blocks):
+            if self.residual and i > 0:
+                x = self._cell_steps(block, self.dropout(x), state, hiddens, cells) + x
+            else:
+                x = self._cell_steps(block, x, state, hiddens, cells)
+        cell = torch.stack(cells) if cells else None
+        return RNNOutput(x, RNNState(torch.stack(hiddens), cell))
+
+    def _cell_steps(
+        self,
+        block: nn.Module,
+        x: Tensor,
+        state: RNNState,
+        hiddens: list[Tensor],
+        cells: list[Tensor],
+    ) -> Tensor:
+        """Advance every layer of one fused block by one step; appends the new h (and c)."""
+        assert isinstance(block, nn.LSTM | nn.GRU)
+        for k in range(block.num_layers):
+            if k > 0:  # nn.LSTM / nn.GRU drop out every layer's output but the last
+                x = F.dropout(x, block.dropout, self.training)
+            layer = len(hiddens)
+            weights = [getattr(block, f"{name}_l{k}") for name in _WEIGHT_NAMES]
+            if state.cell is not None:
+                x, c = torch.lstm_cell(x, (state.hidden[layer], state.cell[layer]), *weights)
+                cells.append(c)
+            else:
+                x = torch.gru_cell(x, state.hidden[layer], *weights)
+            hiddens.append(x)
+        return x
+
+    def _block_state(self, state: RNNState | None, block: int) -> Tensor | tuple | None:
+        """The slice of `state` for one block, in torch's [layers * D, B, H / D] layout."""
+        if state is None:
+            return None
+        layers = slice(block * self.layers_per_block, (block + 1) * self.layers_per_block)
+        hidden = self._split_directions(state.hidden[layers])
+        if not self.has_cell:
+            return hidden
+        if state.cell is None:
+            raise ValueError("an LSTM state needs a cell tensor")
+        return hidden, self._split_directions(state.cell[layers])
+
+    def _split_directions(self, x: Tensor) -> Tensor:
+        """[L, B, D*Hd] -> [L*D, B, Hd] (torch's layout: layer-major, forward direction first)."""
+        if self.directions == 1:
+            return x.contiguous()
+        layers, batch, size = x.shape
+        half = size // 2
+        return x.view(layers, batch, 2, half).transpose(1, 2).reshape(2 * layers, batch, half)
+
+    def _join_directions(self, x: Tensor) -> Tensor:
+        """[L*D, B, Hd] -> [L, B, D*Hd], the inverse of `_split_directions`."""
+        if self.directions == 1:
+            return x
+        layers2, batch, half = x.shape
+        return x.view(layers2 // 2, 2, batch, half).transpose(1, 2).reshape(-1, batch, 2 * half)
+
+
+def _make_rnn(
+    cell: CellKind, input_size: int, size: int, layers: int, bidirectional: bool, dropout: float
+) -> RecurrentModule:
+    dropout = dropout if layers > 1 else 0.0  # torch warns about dropout on a single layer
+    if cell == "peephole_lstm":
+        return PeepholeLSTM(input_size, size, layers, bidirectional=bidirectional, dropout=dropout)
+    rnn_type = nn.LSTM if cell == "lstm" else nn.GRU
+    return rnn_type(
+        input_size, size, layers, batch_first=True, bidirectional=bidirectional, dropout=dropout
+    )
+
+
+def _run(
+    block: nn.Module, x: Tensor, lengths: Tensor | None, hx: Tensor | tuple | None
+) -> tuple[Tensor, Tensor | tuple[Tensor, Tensor]]:
+    """Run one block over [B, T, I]; returns outputs [B, T, D*Hd] and torch's final state."""
+    if isinstance(block, PeepholeLSTM):
+        return block(x, hx, lengths=lengths)
+    if lengths is None:
+        return block(x, hx)
+    if isinstance(block, nn.LSTM) and x.device.type == "cpu":
+        state = hx if isinstance(hx, tuple) else None  # an LSTM's hx is (h0, c0) or None
+        return lstm_by_steps(block, x, lengths, state)  # see its docstring: packing is slow here
+    packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+    out, final = block(packed, hx)
+    out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.size(1))
+    return out, final
