@@ -83,6 +83,41 @@ def prepare(
         run_prepare(load_recipe(recipe, set_ or []), force=force)
 
 
+@app.command()
+def train(
+    recipe: RecipeArg,
+    set_: SetOption = None,
+    restart: Annotated[
+        bool,
+        typer.Option("--restart", help="Start over, deleting the run's checkpoints and log."),
+    ] = False,
+) -> None:
+    """Train the recipe's model on its prepared data, on a GPU when there is one.
+
+    Continues from `RUN_DIR/checkpoints/last.pt` when it exists (exactly where it stopped:
+    model, optimizer, schedule, random states and data position); stop criteria may be
+    changed for the continuation. Validates every `train.valid_every` updates (loss,
+    perplexity, greedy BLEU/chrF), keeps `last.pt`, `best.pt` and the best
+    `train.keep_checkpoints`, and logs to `RUN_DIR/logs/metrics.jsonl`. Ctrl-C (SIGINT) or
+    SIGTERM saves `last.pt` and exits.
+
+    Examples:
+
+    - `nmtkit train recipes/demo.yaml`
+    - `nmtkit train recipes/demo.yaml --set train.max_steps=40`   (continue to step 40)
+    - `nmtkit train recipes/demo.yaml --set model.attention=bahdanau --restart`
+    """
+    from nmtkit.console import user_errors
+
+    with user_errors():
+        from nmtkit.recipe import load_recipe
+        from nmtkit.train.loop import train as run_train
+
+        result = run_train(load_recipe(recipe, set_ or []), restart=restart)
+    if result.signal is not None:
+        raise typer.Exit(code=128 + result.signal)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -1,0 +1,1 @@
+"""Decoding: greedy and batched beam search over the decoder step interface."""

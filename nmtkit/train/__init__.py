@@ -1,0 +1,1 @@
+"""Training: the loop, loss, optimizers, checkpoints and distributed setup."""

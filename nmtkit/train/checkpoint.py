@@ -1,0 +1,172 @@
+"""Atomic, self-describing checkpoints and the RNG state that makes resume exact.
+
+A checkpoint is one `torch.save`d dict of tensors and plain Python values:
+
+    format_version, kind="nmtkit-checkpoint", nmtkit_version
+    step, model, optimizer, schedule, scaler, rng, sampler, best, elapsed, nan_skipped, ...
+    recipe (the resolved YAML text), tokenizer {joint, src, tgt: SentencePiece model bytes}
+
+It is written to a temporary file in the same directory, flushed to disk and renamed over the
+old one, so a crash at any moment leaves the previous checkpoint or the new one, never half of
+one. It is loaded with `weights_only=True`: a file that would run code when unpickled is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import random
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, cast
+
+import numpy as np
+import torch
+
+from nmtkit.errors import UserError
+from nmtkit.paths import atomic_write_text
+
+FORMAT_VERSION = 1
+KIND = "nmtkit-checkpoint"
+
+
+class CheckpointError(UserError):
+    """A checkpoint that cannot be read, or was not written by a compatible nmtkit."""
+
+
+def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
+    """Write `payload` to `path` atomically (temporary file, fsync, rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"format_version": FORMAT_VERSION, "kind": KIND, **payload}
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make the rename itself durable (POSIX); harmless where directories cannot be opened."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a checkpoint safely; every way it can be wrong is a CheckpointError."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if "Unsupported global" in str(exc):  # a callable or class: running it could do anything
+            raise CheckpointError(
+                f"{path} was refused: it holds objects other than tensors and plain values, and "
+                "loading it could run code; nmtkit only opens plain checkpoints (weights_only)"
+            ) from None
+        raise CheckpointError(f"{path} is not a readable checkpoint (not a PyTorch file)") from None
+    except Exception as exc:  # torch raises many kinds (RuntimeError, KeyError, ...) for junk
+        raise CheckpointError(
+            f"{path} is not a readable checkpoint (truncated or not a checkpoint: "
+            f"{str(exc).splitlines()[0][:120]})"
+        ) from None
+    if not isinstance(payload, dict) or payload.get("kind") != KIND:
+        raise CheckpointError(f"{path} is a PyTorch file but not an nmtkit checkpoint")
+    version = payload.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path} has checkpoint format {version}, newer than this nmtkit reads "
+            f"({FORMAT_VERSION}); upgrade nmtkit"
+        )
+    return payload
+
+
+def rng_state() -> dict[str, Any]:
+    """Every random state training draws from (Python, NumPy's global, torch CPU and CUDA)."""
+    kind, keys, pos, has_gauss, gauss = cast(tuple[Any, ...], np.random.get_state(legacy=True))
+    return {
+        "python": random.getstate(),
+        "numpy": [kind, keys.tolist(), pos, has_gauss, gauss],
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    random.setstate(state["python"])
+    kind, keys, pos, has_gauss, gauss = state["numpy"]
+    np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, gauss))
+    torch.set_rng_state(state["torch"].cpu())
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
+
+
+class CheckpointKeeper:
+    """last.pt at every save; best.pt following the best metric; the best N as step files.
+
+    best.pt and step-NNNNNNN.pt are hard links to the last.pt written at that step (a copy
+    where links fail): one write per save, and every name always points at a whole file.
+    """
+
+    def __init__(self, folder: Path, *, keep: int, higher_is_better: bool) -> None:
+        self.folder = Path(folder)
+        self.keep = keep
+        self.higher_is_better = higher_is_better
+
+    @property
+    def last(self) -> Path:
+        return self.folder / "last.pt"
+
+    def save(
+        self, payload: dict[str, Any], *, step: int, value: float | None = None, best: bool = False
+    ) -> None:
+        """Write last.pt; with a validation `value`, also the step file, best.pt and pruning."""
+        save_checkpoint(self.last, payload)
+        if value is None:
+            return
+        if best:
+            link_or_copy(self.last, self.folder / "best.pt")
+        link_or_copy(self.last, self.folder / f"step-{step:07d}.pt")
+        self._prune(f"step-{step:07d}.pt", value)
+
+    def _prune(self, name: str, value: float) -> None:
+        scores_path = self.folder / "scores.json"
+        scores = json.loads(scores_path.read_text()) if scores_path.exists() else {}
+        scores[name] = value
+        ranked = sorted(scores, key=lambda k: scores[k], reverse=self.higher_is_better)
+        for old in ranked[self.keep :]:
+            (self.folder / old).unlink(missing_ok=True)
+            del scores[old]
+        atomic_write_text(scores_path, json.dumps(scores, indent=1) + "\n")
+
+    def clear(self) -> None:
+        for path in [*self.folder.glob("*.pt"), self.folder / "scores.json"]:
+            path.unlink(missing_ok=True)
+
+
+def link_or_copy(src: Path, dst: Path) -> None:
+    """Make `dst` name the file `src` atomically (hard link; a copy where links fail)."""
+    tmp = dst.with_name(f".{dst.name}.tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(src, tmp)
+    except OSError:
+        shutil.copyfile(src, tmp)
+    os.replace(tmp, dst)

@@ -1,0 +1,442 @@
+"""`nmtkit train`: train(recipe), read top to bottom: setup, resume, loop, validate, stop.
+
+    result = train(recipe)                 # continues from RUN_DIR/checkpoints/last.pt if present
+    result = train(recipe, restart=True)   # starts over
+
+One update = `accum_steps` batches; `step` counts updates. Every `valid_every` updates the model
+is validated (loss, perplexity, greedy BLEU/chrF), `last.pt` is written, `best.pt` follows the
+best value of `early_stopping.metric`, and the best `keep_checkpoints` are kept as
+`step-NNNNNNN.pt`. Training stops at `max_steps`, `max_epochs`, `max_time` (wall clock summed
+over resumes), when early stopping runs out of patience, on SIGINT/SIGTERM (after saving
+`last.pt`), or when the loss is not finite several updates in a row (nothing is saved then).
+On the CPU, an interrupted and resumed run ends with exactly the parameters and metrics log of
+an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+import yaml
+
+from nmtkit import console
+from nmtkit.data.batching import Batch, BatchSampler, collate
+from nmtkit.data.prepare import PreparedData, data_fingerprint
+from nmtkit.data.shards import Shard
+from nmtkit.data.tokenizer import PAD_ID
+from nmtkit.errors import UserError
+from nmtkit.models import Seq2Seq, build_model
+from nmtkit.paths import RunPaths, atomic_write_text
+from nmtkit.recipe import Recipe
+from nmtkit.train import checkpoint as ckpt
+from nmtkit.train.loss import token_loss
+from nmtkit.train.optim import HIGHER_IS_BETTER, Schedule, build_optimizer
+from nmtkit.train.progress import LossWindow, MetricsLog, TrainProgress
+from nmtkit.train.validate import Validator
+
+MAX_BAD_LOSSES = 5  # consecutive non-finite losses that stop training
+STOP_KEYS = ("max_steps", "max_epochs", "max_time", "early_stopping")  # may change on resume
+
+
+@dataclass
+class TrainState:
+    """Everything besides tensors and sampler position that a checkpoint must restore."""
+
+    step: int = 0
+    elapsed: float = 0.0  # seconds of training, summed over resumes
+    best_value: float | None = None
+    best_step: int | None = None
+    bad_validations: int = 0
+    nan_skipped: int = 0
+    last_valid_step: int = 0
+
+
+@dataclass
+class TrainResult:
+    step: int
+    stop_reason: str
+    best_value: float | None
+    best_step: int | None
+    elapsed: float
+    signal: int | None = None
+
+
+@dataclass
+class _Run:
+    """The live objects of one training run."""
+
+    recipe: Recipe
+    paths: RunPaths
+    data: PreparedData
+    device: torch.device
+    model: Seq2Seq
+    optimizer: torch.optim.Optimizer
+    schedule: Schedule
+    scaler: torch.amp.GradScaler
+    sampler: BatchSampler
+    shards: tuple[Shard, Shard]
+    validator: Validator
+    keeper: ckpt.CheckpointKeeper
+    log: MetricsLog
+    amp: contextlib.AbstractContextManager[Any]
+    state: TrainState = field(default_factory=TrainState)
+    window: LossWindow = field(default_factory=LossWindow)  # updates since the last log record
+
+
+def train(recipe: Recipe, *, restart: bool = False) -> TrainResult:
+    """Train the recipe's model on its prepared data (see the module docstring)."""
+    run = _setup(recipe)
+    if restart:
+        run.keeper.clear()
+        run.log.path.unlink(missing_ok=True)
+    elif run.keeper.last.exists():
+        _resume(run)
+    atomic_write_text(run.paths.recipe, recipe.to_yaml())
+    run.log.truncate_after(run.state.step)
+    cfg = recipe.train
+    console.info(
+        f"training {sum(p.numel() for p in run.model.parameters()):,} parameters on "
+        f"{run.device} ({cfg.precision}): {len(run.shards[0]):,} pairs, "
+        f"{run.sampler.batches_per_epoch():,} batches of ≤{cfg.batch_tokens:,} tokens per epoch"
+    )
+    with _StopSignals() as signals, TrainProgress(cfg.max_steps, cfg.max_time) as bar:
+        reason = _loop(run, signals, bar)
+    if signals.received:
+        run.keeper.save(_payload(run), step=run.state.step)
+        name = signal.Signals(signals.received).name
+        console.info(
+            f"stopped by {name} at step {run.state.step}; saved last.pt; "
+            "run the same command to continue"
+        )
+        reason = f"stopped by {name}"
+    else:
+        if run.state.last_valid_step != run.state.step:  # end on a validated, saved model
+            _validate(run)
+        console.info(
+            f"stopped at step {run.state.step}: {reason}; best "
+            f"{cfg.early_stopping.metric} {_fmt(run.state.best_value)} at step "
+            f"{run.state.best_step} ({run.paths.checkpoints / 'best.pt'})"
+        )
+    s = run.state
+    return TrainResult(s.step, reason, s.best_value, s.best_step, s.elapsed, signals.received)
+
+
+def _setup(recipe: Recipe) -> _Run:
+    cfg = recipe.train
+    paths = RunPaths(recipe.run_path)
+    data = open_prepared_data(recipe, paths)
+    device = pick_device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    tok = data.manifest["tokenizer"]
+    model = build_model(recipe.model, tok["src_vocab_size"], tok["tgt_vocab_size"]).to(device)
+    optimizer = build_optimizer(model.parameters(), cfg)
+    shards = data.shards("train")
+    return _Run(
+        recipe=recipe,
+        paths=paths,
+        data=data,
+        device=device,
+        model=model,
+        optimizer=optimizer,
+        schedule=Schedule(optimizer, cfg),
+        scaler=torch.amp.GradScaler(device.type, enabled=cfg.precision == "fp16"),
+        sampler=BatchSampler(
+            shards[0].lengths, shards[1].lengths, batch_tokens=cfg.batch_tokens, seed=cfg.seed
+        ),
+        shards=shards,
+        validator=Validator(
+            data,
+            batch_tokens=cfg.batch_tokens,
+            decode_batch_tokens=recipe.decode.batch_tokens,
+            max_len_ratio=recipe.decode.max_len_ratio,
+            device=device,
+        ),
+        keeper=ckpt.CheckpointKeeper(
+            paths.checkpoints,
+            keep=cfg.keep_checkpoints,
+            higher_is_better=HIGHER_IS_BETTER[cfg.early_stopping.metric],
+        ),
+        log=MetricsLog(paths.logs / "metrics.jsonl"),
+        amp=autocast_for(device, cfg.precision),
+    )
+
+
+def _loop(run: _Run, signals: _StopSignals, bar: TrainProgress) -> str:
+    """Updates until a stop criterion holds or a signal arrives; returns the stop reason."""
+    cfg, state = run.recipe.train, run.state
+    batches = iter(run.sampler)
+    started = time.perf_counter() - state.elapsed
+    bad_losses = 0
+    while True:
+        state.elapsed = time.perf_counter() - started
+        reason = _stop_reason(run)
+        if reason or signals.received:
+            return reason
+        micro = [collate(*run.shards, next(batches)) for _ in range(cfg.accum_steps)]
+        lr = run.schedule.apply(state.step + 1)
+        tokens = sum(b.tgt_tokens for b in micro)  # counted on the CPU: no device sync
+        sums = _update(run, micro, tokens)
+        if sums is None:
+            bad_losses += 1
+            state.nan_skipped += 1
+            console.info(f"[yellow]update {state.step + 1}: loss is not finite; skipped[/]")
+            if bad_losses >= MAX_BAD_LOSSES:
+                raise UserError(
+                    f"training diverged: the loss was not finite {bad_losses} updates in a row "
+                    f"after step {state.step}; the last checkpoint is kept. Lower train.lr, "
+                    "set train.clip_norm, or use precision fp32"
+                )
+            continue
+        bad_losses = 0
+        state.step += 1
+        elapsed = time.perf_counter() - started
+        run.window.add(sums[0], sums[1], tokens)
+        bar.update(
+            step=state.step,
+            epoch=run.sampler.epoch,
+            lr=lr,
+            loss=sums[0],
+            nll=sums[1],
+            tokens=tokens,
+            elapsed=elapsed,
+        )
+        if state.step % cfg.log_every == 0:
+            run.log.write(
+                run.window.record(
+                    step=state.step,
+                    epoch=run.sampler.epoch,
+                    lr=lr,
+                    elapsed=elapsed,
+                    nan_skipped=state.nan_skipped,
+                )
+            )
+            run.window = LossWindow()
+        if state.step % cfg.valid_every == 0:
+            state.elapsed = elapsed
+            _validate(run)
+
+
+def _update(run: _Run, micro: list[Batch], tokens: int) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """One optimizer update over the micro-batches; None (nothing updated) if the loss is not
+    finite. Returns the summed smoothed loss and NLL as device tensors."""
+    cfg = run.recipe.train
+    loss_sum = torch.zeros((), device=run.device)
+    nll_sum = torch.zeros((), device=run.device)
+    for batch in micro:
+        batch = batch.to(run.device, non_blocking=True)
+        real = batch.tgt_out != PAD_ID
+        with run.amp:
+            logits = run.model(batch.src, batch.src_lens, batch.tgt_in, positions=real)
+        sums = token_loss(logits, batch.tgt_out[real], cfg.label_smoothing)
+        run.scaler.scale(sums.loss / tokens).backward()
+        loss_sum += sums.loss.detach()
+        nll_sum += sums.nll
+    if not bool(torch.isfinite(loss_sum)):  # the one host sync per update
+        run.optimizer.zero_grad(set_to_none=True)
+        return None
+    run.scaler.unscale_(run.optimizer)
+    torch.nn.utils.clip_grad_norm_(run.model.parameters(), cfg.clip_norm or float("inf"))
+    run.scaler.step(run.optimizer)
+    run.scaler.update()
+    run.optimizer.zero_grad(set_to_none=True)
+    return loss_sum, nll_sum
+
+
+def _validate(run: _Run) -> None:
+    """Validate; update best, patience and the plateau schedule; save; log."""
+    state, stopping = run.state, run.recipe.train.early_stopping
+    result = run.validator.run(run.model, run.amp)
+    value = result.metric(stopping.metric)
+    improved = state.best_value is None or (
+        value > state.best_value if HIGHER_IS_BETTER[stopping.metric] else value < state.best_value
+    )
+    if improved:
+        state.best_value, state.best_step, state.bad_validations = value, state.step, 0
+    else:
+        state.bad_validations += 1
+    run.schedule.observe(value)
+    state.last_valid_step = state.step
+    run.keeper.save(_payload(run), step=state.step, value=value, best=improved)
+    run.log.write(
+        {
+            "kind": "valid",
+            "step": state.step,
+            "loss": round(result.loss, 5),
+            "ppl": round(result.ppl, 3),
+            "bleu": round(result.bleu, 2),
+            "chrf": round(result.chrf, 2),
+            "best": state.best_value,
+            "best_step": state.best_step,
+            "samples": result.samples,
+        }
+    )
+    mark = "[green]new best[/]" if improved else f"no improvement ({state.bad_validations})"
+    console.info(
+        f"valid @ {state.step}: loss {result.loss:.3f}  ppl {result.ppl:.2f}  "
+        f"BLEU {result.bleu:.2f}  chrF {result.chrf:.2f}  {mark}"
+    )
+    for sample in result.samples[:1]:
+        console.info(f"  src  {sample['src']}\n  ref  {sample['ref']}\n  hyp  {sample['hyp']}")
+
+
+def _stop_reason(run: _Run) -> str:
+    cfg, state = run.recipe.train, run.state
+    if cfg.max_steps is not None and state.step >= cfg.max_steps:
+        return f"max_steps={cfg.max_steps} reached"
+    if cfg.max_epochs is not None and run.sampler.epochs_done() >= cfg.max_epochs:
+        return f"max_epochs={cfg.max_epochs} reached"
+    if cfg.max_time is not None and state.elapsed >= cfg.max_time:
+        return f"max_time={cfg.max_time:g}s reached"
+    patience = cfg.early_stopping.patience
+    if patience is not None and state.bad_validations >= patience:
+        return (
+            f"early stopping: {cfg.early_stopping.metric} did not improve in {patience} validations"
+        )
+    return ""
+
+
+# ------------------------------------------------------------------------------ setup helpers
+
+
+def open_prepared_data(recipe: Recipe, paths: RunPaths) -> PreparedData:
+    """The run's prepared data, checked to be current with the recipe and to have `valid`."""
+    if not paths.manifest.exists():
+        raise UserError(f"no prepared data in {paths.data}; run `nmtkit prepare RECIPE` first")
+    data = PreparedData.open(paths.data)
+    if data.manifest.get("fingerprint") != data_fingerprint(recipe):
+        raise UserError(
+            f"the prepared data in {paths.data} no longer matches the recipe's data/tokenizer "
+            "sections or input files; run `nmtkit prepare RECIPE` again"
+        )
+    if "valid" not in data.manifest["splits"]:
+        raise UserError("training needs a valid split; add one to data.source")
+    return data
+
+
+def pick_device(name: str) -> torch.device:
+    """`auto`: CUDA, then MPS, then CPU; an explicit device must exist."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError("train.device is cuda but no CUDA GPU is visible; use auto or cpu")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise UserError("train.device is mps but MPS is not available; use auto or cpu")
+    return torch.device(name)
+
+
+def autocast_for(device: torch.device, precision: str) -> contextlib.AbstractContextManager[Any]:
+    """bf16/fp16 autocast (the loss's softmax runs in fp32), or nothing for fp32."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    if precision == "fp16" and device.type != "cuda":
+        raise UserError("train.precision fp16 needs a CUDA GPU; use bf16 or fp32 here")
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+# ----------------------------------------------------------------------- checkpoint contents
+
+
+def _payload(run: _Run) -> dict[str, Any]:
+    """The self-contained checkpoint: enough to resume training or to translate raw text."""
+    tok = run.data.manifest["tokenizer"]
+    return {
+        "step": run.state.step,
+        "state": asdict(run.state),
+        "model": run.model.state_dict(),
+        "optimizer": run.optimizer.state_dict(),
+        "schedule": run.schedule.state_dict(),
+        "scaler": run.scaler.state_dict(),
+        "sampler": run.sampler.state_dict(),
+        "log_window": run.window.state_dict(),
+        "rng": ckpt.rng_state(),
+        "recipe": run.recipe.to_yaml(),
+        "tokenizer": {
+            "joint": tok["joint"],
+            "src": run.data.tokenizer("src").model_bytes,
+            "tgt": run.data.tokenizer("tgt").model_bytes,
+            "src_sha256": tok["src_sha256"],
+            "tgt_sha256": tok["tgt_sha256"],
+        },
+        "vocab_size": {"src": tok["src_vocab_size"], "tgt": tok["tgt_vocab_size"]},
+        "langs": {"src": run.data.manifest["src_lang"], "tgt": run.data.manifest["tgt_lang"]},
+    }
+
+
+def _resume(run: _Run) -> None:
+    """Restore every part from last.pt; model and tokenizer must be the ones it was trained on."""
+    path = run.keeper.last
+    payload = ckpt.load_checkpoint(path, map_location=run.device)
+    saved = Recipe.model_validate(yaml.safe_load(payload["recipe"]))
+    if saved.model != run.recipe.model:
+        raise UserError(
+            f"{path} was trained with another model section than the recipe's; use "
+            "--restart to start over, or another run_dir"
+        )
+    tok = run.data.manifest["tokenizer"]
+    if (payload["tokenizer"]["src_sha256"], payload["tokenizer"]["tgt_sha256"]) != (
+        tok["src_sha256"],
+        tok["tgt_sha256"],
+    ):
+        raise UserError(
+            f"{path} was trained with another tokenizer than the prepared data in "
+            f"{run.data.root}; use --restart to train on the new data"
+        )
+    now, before = run.recipe.train.model_dump(), saved.train.model_dump()
+    changed = [k for k in now if k not in STOP_KEYS and now[k] != before[k]]
+    if changed:
+        console.info(
+            f"[yellow]note: train settings changed since the checkpoint "
+            f"({', '.join(changed)}): the continuation differs from the original run[/]"
+        )
+    run.model.load_state_dict(payload["model"])
+    run.optimizer.load_state_dict(payload["optimizer"])
+    run.schedule.load_state_dict(payload["schedule"])
+    run.scaler.load_state_dict(payload["scaler"])
+    run.sampler.load_state_dict(payload["sampler"])
+    run.window.load_state_dict(payload["log_window"])
+    ckpt.set_rng_state(payload["rng"])
+    run.state = TrainState(**payload["state"])
+    s = run.state
+    console.info(
+        f"resuming from {path}: step {s.step}, epoch {run.sampler.epoch} (batch "
+        f"{run.sampler.position}), best {run.recipe.train.early_stopping.metric} "
+        f"{_fmt(s.best_value)} at step {s.best_step}, {s.elapsed:.0f}s trained so far; restored "
+        "model, optimizer, schedule, RNG states and data position"
+    )
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+class _StopSignals:
+    """SIGINT/SIGTERM set a flag checked between updates; a second SIGINT aborts at once."""
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self._old: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.received is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.received = signum
+
+    def __enter__(self) -> _StopSignals:
+        with contextlib.suppress(ValueError):  # not the main thread: keep default handling
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)

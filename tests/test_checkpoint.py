@@ -1,0 +1,104 @@
+"""Checkpoint files: atomic, safe to load, and every kind of bad file a clear error."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from nmtkit.train.checkpoint import (
+    CheckpointError,
+    CheckpointKeeper,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
+
+
+def test_round_trip_with_bytes_and_rng(tmp_path: Path) -> None:
+    state = rng_state()
+    save_checkpoint(tmp_path / "c.pt", {"step": 7, "w": torch.arange(3), "tok": b"\x00spm"})
+    payload = load_checkpoint(tmp_path / "c.pt")
+    assert payload["step"] == 7 and payload["tok"] == b"\x00spm"
+    assert torch.equal(payload["w"], torch.arange(3))
+    draws = (random.random(), np.random.rand(), torch.rand(2))
+    set_rng_state(state)
+    again = (random.random(), np.random.rand(), torch.rand(2))
+    assert draws[:2] == again[:2] and torch.equal(draws[2], again[2])
+    assert not list(tmp_path.glob(".*.tmp"))  # no temporary file left behind
+
+
+class Evil:
+    def __reduce__(self) -> tuple:
+        return (print, ("this would run on load",))
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("truncated", "is not a readable checkpoint"),
+        ("junk", "is not a readable checkpoint"),
+        ("code", "was refused"),
+        ("newer", "newer than this nmtkit reads"),
+        ("foreign", "not an nmtkit checkpoint"),
+    ],
+)
+def test_bad_checkpoints(tmp_path: Path, content: str, expected: str) -> None:
+    path = tmp_path / "bad.pt"
+    if content == "truncated":
+        save_checkpoint(path, {"w": torch.zeros(1000)})
+        path.write_bytes(path.read_bytes()[:3000])
+    elif content == "junk":
+        path.write_bytes(b"not a checkpoint at all")
+    elif content == "code":
+        torch.save({"x": Evil()}, path)
+    elif content == "newer":
+        torch.save({"kind": "nmtkit-checkpoint", "format_version": 99}, path)
+    else:
+        torch.save({"weights": torch.zeros(1)}, path)
+    with pytest.raises(CheckpointError, match=expected):
+        load_checkpoint(path)
+
+
+def test_missing_checkpoint(tmp_path: Path) -> None:
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_checkpoint(tmp_path / "none.pt")
+
+
+def test_failed_write_keeps_the_previous_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "last.pt"
+    save_checkpoint(path, {"step": 1})
+
+    def disk_full(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        save_checkpoint(path, {"step": 2})
+    monkeypatch.undo()
+    assert load_checkpoint(path)["step"] == 1
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_keeper_keeps_best_n_and_links_best(tmp_path: Path) -> None:
+    keeper = CheckpointKeeper(tmp_path, keep=2, higher_is_better=True)
+    best = None
+    for step, bleu in ((10, 5.0), (20, 9.0), (30, 7.0), (40, 8.0)):
+        improved = best is None or bleu > best
+        best = bleu if improved else best
+        keeper.save({"step": step}, step=step, value=bleu, best=improved)
+    assert sorted(p.name for p in tmp_path.glob("step-*.pt")) == [
+        "step-0000020.pt",
+        "step-0000040.pt",
+    ]
+    assert load_checkpoint(tmp_path / "best.pt")["step"] == 20
+    assert load_checkpoint(tmp_path / "last.pt")["step"] == 40
+    keeper.save({"step": 41}, step=41)  # last only
+    assert load_checkpoint(tmp_path / "last.pt")["step"] == 41
+    assert load_checkpoint(tmp_path / "step-0000040.pt")["step"] == 40
