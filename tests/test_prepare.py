@@ -204,7 +204,12 @@ def test_synthetic_source_writes_raw_text_and_is_deterministic(
     data = prepared(recipe)
     raw = data.root / "raw"
     assert sorted(p.name for p in raw.iterdir()) == [
-        "test.de", "test.en", "train.de", "train.en", "valid.de", "valid.en"
+        "test.de",
+        "test.en",
+        "train.de",
+        "train.en",
+        "valid.de",
+        "valid.en",
     ]
     assert len((raw / "test.en").read_text().splitlines()) == 30
     assert data.manifest["splits"]["test"]["pairs"] == 30
