@@ -1,5 +1,5 @@
 # nmtkit — every target installs what it needs into .venv first.
-#   make demo                  prepare the built-in English->German corpus (runs/demo)
+#   make demo                  prepare the built-in English->German corpus and train (runs/demo)
 #   make test                  fast test suite (CPU)
 #   make TORCH=torch==2.13.0 … take torch from a specific requirement (CI uses the local CPU wheel)
 
@@ -10,7 +10,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 RECIPE ?= recipes/demo.yaml
 
-.PHONY: install demo prepare test test-all check lint typecheck bench clean help
+.PHONY: install demo prepare train test test-all check lint typecheck bench clean help
 
 help:
 	@echo "targets: install demo test test-all check bench clean"
@@ -27,9 +27,13 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/nmtkit prepare $(RECIPE)
+	$(BIN)/nmtkit train $(RECIPE)
 
 prepare: $(STAMP)
 	$(BIN)/nmtkit prepare $(RECIPE)
+
+train: $(STAMP)
+	$(BIN)/nmtkit train $(RECIPE)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

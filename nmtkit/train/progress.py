@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn
 
 from nmtkit import console
 from nmtkit.paths import atomic_write_text
@@ -84,39 +84,20 @@ class MetricsLog:
 
 
 class TrainProgress:
-    """A rich bar: step (of max_steps), epoch, loss, ppl, target tokens/s, lr, time left."""
+    """One compact live line: step (of max_steps), epoch, loss, ppl, target tokens/s, lr, time
+    and time left. One text field rather than many columns, so it fits an 80-column terminal."""
 
     def __init__(self, max_steps: int | None, max_time: float | None) -> None:
         self.max_steps, self.max_time = max_steps, max_time
         self.progress = Progress(
-            TextColumn("[bold]train"),
-            BarColumn(),
-            TextColumn("step {task.completed:,.0f}{task.fields[of]}"),
-            TextColumn("epoch {task.fields[epoch]}"),
-            TextColumn("loss {task.fields[loss]} ppl {task.fields[ppl]}"),
-            TextColumn("{task.fields[speed]} tok/s"),
-            TextColumn("lr {task.fields[lr]}"),
-            TimeElapsedColumn(),
-            TextColumn("{task.fields[left]}"),
-            console=console.err_console,
+            SpinnerColumn(), TextColumn("{task.fields[text]}"), console=console.err_console
         )
         self.task: TaskID | None = None
         self.window = LossWindow()
 
     def __enter__(self) -> TrainProgress:
         self.progress.__enter__()
-        of = f"/{self.max_steps:,}" if self.max_steps else ""
-        self.task = self.progress.add_task(
-            "train",
-            total=self.max_steps,
-            of=of,
-            epoch=1,
-            loss="-",
-            ppl="-",
-            speed="-",
-            lr="-",
-            left="",
-        )
+        self.task = self.progress.add_task("train", total=self.max_steps, text="train: starting")
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -136,19 +117,15 @@ class TrainProgress:
         self.window.add(loss, nll, tokens)
         if step % BAR_EVERY and step != self.max_steps:
             return
-        record = self.window.record(step=step, epoch=epoch, lr=lr, elapsed=elapsed, nan_skipped=0)
+        r = self.window.record(step=step, epoch=epoch, lr=lr, elapsed=elapsed, nan_skipped=0)
         self.window = LossWindow()
-        assert self.task is not None
-        self.progress.update(
-            self.task,
-            completed=step,
-            epoch=epoch,
-            loss=f"{record['loss']:.3f}",
-            ppl=f"{record['ppl']:.1f}",
-            speed=f"{record['tok_per_s']:,}",
-            lr=f"{lr:.2e}",
-            left=self._left(step, elapsed),
+        of = f"/{self.max_steps:,}" if self.max_steps else ""
+        text = (
+            f"step {step:,}{of} ep {epoch} loss {r['loss']:.3f} ppl {r['ppl']:.1f} "
+            f"{r['tok_per_s']:,} tok/s lr {lr:.1e} {_clock(elapsed)}{self._left(step, elapsed)}"
         )
+        assert self.task is not None
+        self.progress.update(self.task, completed=step, text=text)
 
     def _left(self, step: int, elapsed: float) -> str:
         guesses = []
@@ -156,7 +133,7 @@ class TrainProgress:
             guesses.append(self.max_time - elapsed)
         if self.max_steps and step:
             guesses.append(elapsed / step * (self.max_steps - step))
-        return f"~{_clock(min(guesses))} left" if guesses else ""
+        return f" (~{_clock(min(guesses))} left)" if guesses else ""
 
 
 def _clock(seconds: float) -> str:
