@@ -18,7 +18,6 @@ import os
 import pickle
 import random
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, cast
 
@@ -26,7 +25,7 @@ import numpy as np
 import torch
 
 from nmtkit.errors import UserError
-from nmtkit.paths import atomic_write_text
+from nmtkit.paths import atomic_write, atomic_write_text
 
 FORMAT_VERSION = 1
 KIND = "nmtkit-checkpoint"
@@ -39,18 +38,8 @@ class CheckpointError(UserError):
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     """Write `payload` to `path` atomically (temporary file, fsync, rename)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"format_version": FORMAT_VERSION, "kind": KIND, **payload}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda f: torch.save(payload, f))
     _fsync_dir(path.parent)
 
 

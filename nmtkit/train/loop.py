@@ -228,6 +228,8 @@ def _update(run: _Run, micro: list[Batch], tokens: int) -> tuple[torch.Tensor, t
     loss_sum = torch.zeros((), device=run.device)
     nll_sum = torch.zeros((), device=run.device)
     for batch in micro:
+        if run.device.type == "cuda":  # page-locked host memory makes the copy asynchronous
+            batch = batch.pin_memory()
         batch = batch.to(run.device, non_blocking=True)
         real = batch.tgt_out != PAD_ID
         with run.amp:
