@@ -272,3 +272,37 @@ def test_fp16_needs_cuda(prepared_run: Path, tmp_path: Path) -> None:
     recipe = copy_run(prepared_run, tmp_path / "f")
     result = run_cli("train", recipe, "--set", "train.precision=fp16")
     assert result.exit_code == 2 and "fp16 needs a CUDA GPU" in one_line(result.stderr)
+
+
+def test_cuda_device_without_a_gpu(prepared_run: Path, tmp_path: Path) -> None:
+    if torch.cuda.is_available():
+        pytest.skip("CUDA present")
+    recipe = copy_run(prepared_run, tmp_path / "g")
+    result = run_cli("train", recipe, "--set", "train.device=cuda")
+    assert result.exit_code == 2
+    assert "train.device is cuda but no CUDA GPU is visible" in one_line(result.stderr)
+
+
+def test_training_needs_a_valid_split(tmp_path: Path) -> None:
+    pairs = toy_pairs(100, 0)
+    files = {
+        "train": {
+            "src": str(write_lines(tmp_path / "t.en", [p[0] for p in pairs])),
+            "tgt": str(write_lines(tmp_path / "t.de", [p[1] for p in pairs])),
+        }
+    }
+    path = tmp_path / "r.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "name": "nv",
+                "run_dir": str(tmp_path / "run"),
+                "data": {"source": {"files": files}},
+                "tokenizer": {"vocab_size": 40},
+            }
+        )
+    )
+    assert run_cli("prepare", path).exit_code == 0
+    result = run_cli("train", path)
+    assert result.exit_code == 2
+    assert "training needs a valid split" in one_line(result.stderr)
