@@ -267,7 +267,10 @@ class DecodeConfig(Section):
     beam_size: int = Field(5, ge=1)
     alpha: float = Field(1.0, ge=0.0, description="GNMT length penalty exponent")
     max_len_ratio: float = Field(2.0, gt=0.0)
-    batch_tokens: int = Field(8000, ge=1)
+    batch_tokens: int = Field(8000, ge=1, description="source tokens per batch, padding included")
+    max_src_tokens: int = Field(
+        400, ge=2, description="longer inputs are truncated to this many pieces (EOS included)"
+    )
 
 
 class EvaluateConfig(Section):
@@ -322,7 +325,14 @@ class Recipe(Section):
 def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Recipe:
     """Read, override (`key.path=value`, value parsed as YAML) and validate a recipe."""
     path = Path(path)
-    text = _read_text(path)
+    return parse_recipe(_read_text(path), path, overrides)
+
+
+def parse_recipe(
+    text: str, origin: str | Path, overrides: list[str] | tuple[str, ...] = ()
+) -> Recipe:
+    """Validate recipe YAML `text`; errors name `origin` (a file, or e.g. a checkpoint)."""
+    path = origin
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:

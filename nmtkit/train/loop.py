@@ -29,6 +29,7 @@ from nmtkit.data.batching import Batch, BatchSampler, collate
 from nmtkit.data.prepare import PreparedData, data_fingerprint
 from nmtkit.data.shards import Shard
 from nmtkit.data.tokenizer import PAD_ID
+from nmtkit.device import autocast_for, pick_device
 from nmtkit.errors import UserError
 from nmtkit.models import Seq2Seq, build_model
 from nmtkit.paths import RunPaths, atomic_write_text
@@ -130,7 +131,7 @@ def _setup(recipe: Recipe) -> _Run:
     cfg = recipe.train
     paths = RunPaths(recipe.run_path)
     data = open_prepared_data(recipe, paths)
-    device = pick_device(cfg.device)
+    device = pick_device(cfg.device, setting="train.device")
     torch.manual_seed(cfg.seed)
     tok = data.manifest["tokenizer"]
     model = build_model(recipe.model, tok["src_vocab_size"], tok["tgt_vocab_size"]).to(device)
@@ -318,31 +319,6 @@ def open_prepared_data(recipe: Recipe, paths: RunPaths) -> PreparedData:
     if "valid" not in data.manifest["splits"]:
         raise UserError("training needs a valid split; add one to data.source")
     return data
-
-
-def pick_device(name: str) -> torch.device:
-    """`auto`: CUDA, then MPS, then CPU; an explicit device must exist."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise UserError("train.device is cuda but no CUDA GPU is visible; use auto or cpu")
-    if name == "mps" and not torch.backends.mps.is_available():
-        raise UserError("train.device is mps but MPS is not available; use auto or cpu")
-    return torch.device(name)
-
-
-def autocast_for(device: torch.device, precision: str) -> contextlib.AbstractContextManager[Any]:
-    """bf16/fp16 autocast (the loss's softmax runs in fp32), or nothing for fp32."""
-    if precision == "fp32":
-        return contextlib.nullcontext()
-    if precision == "fp16" and device.type != "cuda":
-        raise UserError("train.precision fp16 needs a CUDA GPU; use bf16 or fp32 here")
-    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
-    return torch.autocast(device_type=device.type, dtype=dtype)
 
 
 # ----------------------------------------------------------------------- checkpoint contents

@@ -1,0 +1,36 @@
+"""Where and in what precision to compute: shared by training and translation."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import torch
+
+from nmtkit.errors import UserError
+
+
+def pick_device(name: str, *, setting: str = "--device") -> torch.device:
+    """`auto`: CUDA, then MPS, then CPU; an explicit device must exist (`setting` names the
+    option or recipe key in the error)."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"{setting} is cuda but no CUDA GPU is visible; use auto or cpu")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise UserError(f"{setting} is mps but MPS is not available; use auto or cpu")
+    return torch.device(name)
+
+
+def autocast_for(device: torch.device, precision: str) -> contextlib.AbstractContextManager[Any]:
+    """bf16/fp16 autocast (softmax and losses stay fp32), or nothing for fp32."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    if precision == "fp16" and device.type != "cuda":
+        raise UserError("train.precision fp16 needs a CUDA GPU; use bf16 or fp32 here")
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return torch.autocast(device_type=device.type, dtype=dtype)
