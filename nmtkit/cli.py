@@ -118,6 +118,255 @@ def train(
         raise typer.Exit(code=128 + result.signal)
 
 
+@app.command()
+def evaluate(
+    run: Annotated[
+        Optional[Path],  # noqa: UP045 - typer reads this annotation at runtime on Python 3.10
+        typer.Argument(
+            metavar="[RUN_DIR_OR_RECIPE]",
+            help="Translate this run's test split(s) with its best.pt and score them.",
+            show_default=False,
+        ),
+    ] = None,
+    hyp: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--hyp",
+            metavar="[NAME=]FILE",
+            help="Translations to score, one detokenized sentence per line; the baseline of the "
+            "significance tests. Named NAME, or by the file's stem.",
+            show_default=False,
+        ),
+    ] = None,
+    ref: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--ref", metavar="FILE", help="Reference translations.", show_default=False),
+    ] = None,
+    src: Annotated[
+        Optional[Path],  # noqa: UP045 - typer reads this annotation at runtime on Python 3.10
+        typer.Option("--src", metavar="FILE", help="Source sentences, for --by source."),
+    ] = None,
+    by: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--by",
+            metavar="source|reference",
+            help="Bucket sentences by source or reference length in words "
+            "[default: source with --src, else reference].",
+            show_default=False,
+        ),
+    ] = None,
+    buckets: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--buckets",
+            metavar="E1,E2,...",
+            help="Increasing bucket edges in words: 10,20 gives ≤10, 11-20 and 21+ "
+            "[default: 10,20,30,40,50, or the recipe's evaluate.buckets].",
+            show_default=False,
+        ),
+    ] = None,
+    json_path: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--json", metavar="FILE", help="Write every number as JSON."),
+    ] = None,
+    plot: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--plot", metavar="FILE", help="Plot BLEU by length (.png, .svg, .pdf)."),
+    ] = None,
+    compare: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Option(
+            "--compare",
+            metavar="NAME=FILE",
+            help="Another system to score and test against --hyp (repeatable).",
+            show_default=False,
+        ),
+    ] = None,
+    device: Annotated[
+        str, typer.Option("--device", help="With RUN_DIR: where to translate (auto|cpu|cuda).")
+    ] = "auto",
+) -> None:
+    """Score translations with BLEU, chrF and TER (sacrebleu), overall and by sentence length.
+
+    Prints corpus scores with 95% bootstrap intervals, then BLEU and chrF per length bucket
+    with sentence counts, and the sacrebleu signatures. With `--compare`, every system is
+    tested against `--hyp` by paired bootstrap resampling, overall and per bucket (p-values,
+    `*` for p < 0.05). Resampling is seeded (`SACREBLEU_SEED`, default 12345).
+
+    With a run directory (or its recipe) instead of files: translate the run's test split(s)
+    with `best.pt` and the recipe's `decode:` settings into `RUN_DIR/translations/`, score
+    them by source length as the recipe's `evaluate:` says, and write
+    `RUN_DIR/reports/<split>.json` and `<split>.png`.
+
+    Examples:
+
+    - `nmtkit evaluate runs/demo`   (or `nmtkit evaluate recipes/demo.yaml`)
+
+    - `nmtkit evaluate --hyp out.de --ref test.de`   (buckets by reference length)
+    - `nmtkit evaluate --hyp out.de --ref test.de --src test.en --plot bleu.png`
+    - `nmtkit evaluate --hyp luong=a.de --compare bahdanau=b.de --ref test.de --src test.en
+      --buckets 10,20,30,40,50,60 --json report.json`
+    """
+    from nmtkit.console import info, user_errors
+
+    with user_errors():
+        from nmtkit.errors import UserError
+        from nmtkit.length_buckets import check_by, parse_edges
+
+        edges = None if buckets is None else parse_edges(buckets)
+        if run is not None:
+            from nmtkit.testset import evaluate_run
+
+            if hyp is not None or ref is not None or compare:
+                raise UserError("give either a run directory (or recipe) or --hyp/--ref, not both")
+            by_ = None if by is None else check_by(by)
+            for result in evaluate_run(run, device=device, by=by_, edges=edges):
+                info(f"{result.split}: translations {result.translations}, plot {result.plot_path}")
+            return
+        from nmtkit.evaluate import DEFAULT_EDGES, evaluate_files, name_systems
+
+        if hyp is None or ref is None:
+            raise UserError("give --hyp FILE and --ref FILE, or a run directory (or recipe)")
+        evaluate_files(
+            name_systems([hyp, *(compare or [])]),
+            ref,
+            src,
+            by=None if by is None else check_by(by),
+            edges=DEFAULT_EDGES if edges is None else edges,
+            json_path=json_path,
+            plot_path=plot,
+        )
+
+
+@app.command()
+def translate(
+    model: Annotated[
+        list[Path],
+        typer.Option(
+            "--model",
+            "-m",
+            metavar="CKPT",
+            help="Checkpoint, run directory (its best.pt) or recipe; repeat for an ensemble.",
+            show_default=False,
+        ),
+    ],
+    input_path: Annotated[
+        Optional[Path],  # noqa: UP045 - typer reads this annotation at runtime on Python 3.10
+        typer.Option("--input", "-i", help="Source text, one sentence per line (default stdin)."),
+    ] = None,
+    output_path: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--output", "-o", help="Where to write (default stdout)."),
+    ] = None,
+    beam: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option("--beam", "-b", help="Beam size [default: the recipe's decode.beam_size]."),
+    ] = None,
+    greedy: Annotated[
+        bool, typer.Option("--greedy", help="Greedy search (fastest; no n-best).")
+    ] = False,
+    batch_tokens: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option("--batch-tokens", help="Source tokens per batch, padding included."),
+    ] = None,
+    alpha: Annotated[
+        Optional[float],  # noqa: UP045
+        typer.Option("--alpha", help="GNMT length penalty exponent (0: none)."),
+    ] = None,
+    max_len_ratio: Annotated[
+        Optional[float],  # noqa: UP045
+        typer.Option("--max-len-ratio", help="Longest output: ratio x source length + 5."),
+    ] = None,
+    max_src_tokens: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option("--max-src-tokens", help="Longer inputs are truncated (with a warning)."),
+    ] = None,
+    nbest: Annotated[
+        int, typer.Option("--nbest", help="Hypotheses per line (tsv/jsonl; text prints the best).")
+    ] = 1,
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="text | tsv (text<TAB>score per n-best) | jsonl.")
+    ] = "text",
+    attention: Annotated[
+        bool, typer.Option("--attention", help="jsonl: add the best hypothesis's attention.")
+    ] = False,
+    device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda.")] = "auto",
+    progress: Annotated[
+        Optional[bool],  # noqa: UP045
+        typer.Option(
+            "--progress/--no-progress",
+            help="Progress bar on stderr [default: on for a file input unless stdout is a pipe].",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Translate raw text, one sentence per line: exactly one output line per input line.
+
+    Reads a file or stdin and writes a file or stdout, streaming (bounded memory on any
+    size). Batched beam search with a GNMT length penalty; defaults come from the model's
+    recipe (`decode:`). An empty input line gives an empty output line; a line longer than
+    `--max-src-tokens` pieces is truncated with a warning. A file output is written as
+    `NAME.partial` and renamed when complete. Several `--model`s decode as an ensemble
+    (they must share the tokenizers).
+
+    Examples:
+
+    - `nmtkit translate -m runs/demo -i test.en -o test.de`
+    - `echo "the old man sees the dog ." | nmtkit translate -m runs/demo --beam 1`
+    - `nmtkit translate -m runs/demo -i test.en --format jsonl --nbest 5 --attention`
+    - `nmtkit translate -m runs/a -m runs/b -i test.en`   (ensemble)
+    """
+    from nmtkit.console import user_errors
+
+    with user_errors():
+        from nmtkit.translate import translate_file
+
+        try:
+            translate_file(
+                model,
+                input_path=None if input_path == Path("-") else input_path,
+                output_path=None if output_path == Path("-") else output_path,
+                fmt=fmt,
+                device=device,
+                show_progress=progress,
+                beam_size=beam,
+                greedy=greedy,
+                batch_tokens=batch_tokens,
+                alpha=alpha,
+                max_len_ratio=max_len_ratio,
+                max_src_tokens=max_src_tokens,
+                nbest=nbest,
+                attention=attention,
+            )
+        except BrokenPipeError:  # `... | head`: the reader has gone; not an error
+            raise typer.Exit(code=0) from None
+
+
+@app.command()
+def average(
+    checkpoints: Annotated[
+        list[Path], typer.Argument(help="Checkpoints of one model (two or more).")
+    ],
+    output: Annotated[Path, typer.Option("--output", "-o", help="The averaged checkpoint.")],
+) -> None:
+    """Average the weights of several checkpoints of one model into one.
+
+    Averaging the last few checkpoints of a run often gains a little BLEU for free. The
+    result holds the averaged weights with the first checkpoint's recipe and tokenizers:
+    `nmtkit translate` can use it; training cannot resume from it.
+
+    Example: `nmtkit average runs/demo/checkpoints/step-*.pt -o runs/demo/checkpoints/avg.pt`
+    """
+    from nmtkit.console import info, user_errors
+
+    with user_errors():
+        from nmtkit.train.checkpoint import average_checkpoints
+
+        average_checkpoints(checkpoints, output)
+        info(f"averaged {len(checkpoints)} checkpoints into {output}")
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -159,3 +159,55 @@ def link_or_copy(src: Path, dst: Path) -> None:
     except OSError:
         shutil.copyfile(src, tmp)
     os.replace(tmp, dst)
+
+
+# ------------------------------------------------------------------------------- averaging
+
+TRANSLATION_KEYS = ("recipe", "tokenizer", "vocab_size", "langs")  # what translate needs
+
+
+def average_checkpoints(paths: list[Path], output: Path) -> dict[str, Any]:
+    """Average the weights of checkpoints of one model (e.g. the last few of a run).
+
+    The checkpoints must have the same parameters (names and shapes) and the same tokenizers.
+    The result holds the averaged weights, plus the recipe and tokenizers of the first: enough
+    to translate, not to resume training. Integer buffers are taken from the first checkpoint.
+    """
+    if len(paths) < 2:
+        raise UserError("averaging needs at least two checkpoints")
+    first_path, *rest = (Path(p) for p in paths)
+    first = load_checkpoint(first_path)
+    total = {k: v.double() if v.is_floating_point() else v for k, v in first["model"].items()}
+    steps = [first.get("step")]
+    for path in rest:
+        other = load_checkpoint(path)
+        _check_same_model(first_path, first, path, other)
+        for key, value in other["model"].items():
+            if value.is_floating_point():
+                total[key] += value.double()
+        steps.append(other.get("step"))
+    model = {
+        k: (v / len(paths)).to(first["model"][k].dtype) if v.is_floating_point() else v
+        for k, v in total.items()
+    }
+    payload = {key: first[key] for key in TRANSLATION_KEYS}
+    payload.update(model=model, step=first.get("step"), averaged_from=[str(p) for p in paths])
+    payload["averaged_steps"] = steps
+    save_checkpoint(output, payload)
+    return payload
+
+
+def _check_same_model(a_path: Path, a: dict[str, Any], b_path: Path, b: dict[str, Any]) -> None:
+    shapes_a = {k: tuple(v.shape) for k, v in a["model"].items()}
+    shapes_b = {k: tuple(v.shape) for k, v in b["model"].items()}
+    if shapes_a != shapes_b:
+        differ = sorted(set(shapes_a.items()) ^ set(shapes_b.items()))[:3]
+        raise UserError(
+            f"{a_path} and {b_path} are different models and cannot be averaged "
+            f"(parameters differ, e.g. {', '.join(f'{k} {s}' for k, s in differ)})"
+        )
+    for side in ("src_sha256", "tgt_sha256"):
+        if a["tokenizer"].get(side) != b["tokenizer"].get(side):
+            raise UserError(
+                f"{a_path} and {b_path} use different tokenizers and cannot be averaged"
+            )

@@ -1,0 +1,317 @@
+"""`nmtkit translate` and the search properties on a tiny trained model.
+
+Properties (tested here on a real network, and in test_beam.py on a stub): beam 1 equals
+greedy; the output does not depend on the batch size or on the other sentences in the batch;
+n-best entries are distinct and sorted; the best hypothesis's score is the model's own score of
+that output. Through the CLI: one output line per input line, in order.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+import yaml
+
+from nmtkit.data.tokenizer import BOS_ID, EOS_ID
+from nmtkit.search.hypothesis import length_penalty
+from nmtkit.train.checkpoint import load_checkpoint
+from nmtkit.translate import DecodeOptions, Translator, load_translator
+from tests.conftest import one_line, run_cli, toy_pairs, write_lines
+
+MODEL = {
+    "cell": "lstm",
+    "embed_size": 32,
+    "hidden_size": 32,
+    "bidirectional": True,
+    "attention": "bahdanau",
+    "input_feeding": "concat",
+    "dropout": 0.0,
+}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run directory with a tiny attention model trained for 120 steps on the toy corpus."""
+    root = tmp_path_factory.mktemp("trained")
+    files = {}
+    for split, n, seed in (("train", 600, 0), ("valid", 30, 1), ("test", 40, 2)):
+        pairs = toy_pairs(n, seed, max_words=10)
+        files[split] = {
+            "src": str(write_lines(root / f"{split}.en", [p[0] for p in pairs])),
+            "tgt": str(write_lines(root / f"{split}.de", [p[1] for p in pairs])),
+        }
+    recipe = {
+        "name": "tiny",
+        "run_dir": str(root / "run"),
+        "data": {"source": {"files": files}},
+        "tokenizer": {"vocab_size": 48},
+        "model": MODEL,
+        "train": {
+            "seed": 1,
+            "lr": 0.01,
+            "batch_tokens": 400,
+            "valid_every": 60,
+            "log_every": 60,
+            "max_steps": 120,
+            "keep_checkpoints": 2,
+            "device": "cpu",
+            "early_stopping": {"patience": None},
+        },
+        "decode": {"beam_size": 3, "batch_tokens": 300},
+    }
+    path = root / "recipe.yaml"
+    path.write_text(yaml.safe_dump(recipe), encoding="utf-8")
+    for command in ("prepare", "train"):
+        result = run_cli(command, path)
+        assert result.exit_code == 0, result.stderr
+    return root
+
+
+@pytest.fixture(scope="module")
+def translator(trained: Path) -> Translator:
+    return load_translator([trained / "run"], device="cpu")
+
+
+@pytest.fixture(scope="module")
+def sources(trained: Path) -> list[str]:
+    return (trained / "test.en").read_text(encoding="utf-8").splitlines()
+
+
+def translate(translator: Translator, lines: list[str], **options) -> list:
+    return list(translator.translate(lines, DecodeOptions(**options)))
+
+
+def test_the_model_is_not_degenerate(translator: Translator, sources: list[str]) -> None:
+    """The properties below are tested on a model whose outputs depend on the input."""
+    texts = [r.texts[0] for r in translate(translator, sources, beam_size=3)]
+    assert len(set(texts)) >= 10
+
+
+def test_beam_one_equals_greedy(translator: Translator, sources: list[str]) -> None:
+    beam = translate(translator, sources, beam_size=1)
+    greedy = translate(translator, sources, greedy=True)
+    assert [r.hyps[0].tokens for r in beam] == [r.hyps[0].tokens for r in greedy]
+    assert [r.hyps[0].log_prob for r in beam] == pytest.approx(
+        [r.hyps[0].log_prob for r in greedy], abs=1e-4
+    )
+
+
+@pytest.mark.parametrize("greedy", [False, True])
+def test_output_does_not_depend_on_the_batch(
+    translator: Translator, sources: list[str], greedy: bool
+) -> None:
+    options = {"beam_size": 4, "nbest": 1 if greedy else 3, "greedy": greedy}
+    alone = translate(translator, sources, batch_tokens=1, **options)  # one sentence per batch
+    together = translate(translator, sources, batch_tokens=100_000, **options)
+    reversed_ = translate(translator, sources[::-1], batch_tokens=100_000, **options)[::-1]
+    for a, b, c in zip(alone, together, reversed_, strict=True):
+        assert (
+            [h.tokens for h in a.hyps] == [h.tokens for h in b.hyps] == [h.tokens for h in c.hyps]
+        )
+        assert [h.score for h in a.hyps] == pytest.approx([h.score for h in b.hyps], abs=1e-4)
+
+
+def test_nbest_is_distinct_and_sorted(translator: Translator, sources: list[str]) -> None:
+    for result in translate(translator, sources, beam_size=5, nbest=5):
+        assert len(result.hyps) == 5
+        assert len({tuple(h.tokens) for h in result.hyps}) == 5
+        scores = [h.score for h in result.hyps]
+        assert scores == sorted(scores, reverse=True)
+
+
+def test_best_score_is_the_models_own_score(translator: Translator, sources: list[str]) -> None:
+    model = translator.models[0]
+    alpha = 0.6
+    for result in translate(translator, sources[:12], beam_size=4, alpha=alpha):
+        best = result.hyps[0]
+        src_ids = [*translator.src_tokenizer.encode([result.source])[0], EOS_ID]
+        tgt = [*best.tokens, EOS_ID]
+        with torch.no_grad():
+            logits = model(
+                torch.tensor([src_ids]),
+                torch.tensor([len(src_ids)]),
+                torch.tensor([[BOS_ID, *tgt[:-1]]]),
+            )
+        own = F.log_softmax(logits[0].float(), -1).gather(1, torch.tensor(tgt).unsqueeze(1)).sum()
+        assert best.log_prob == pytest.approx(float(own), abs=1e-3)
+        assert best.score == pytest.approx(
+            best.log_prob / length_penalty(len(tgt), alpha), abs=1e-3
+        )
+
+
+def test_ensemble_of_one_model_twice_equals_the_model(trained: Path, sources: list[str]) -> None:
+    run = trained / "run"
+    single = translate(load_translator([run], device="cpu"), sources, beam_size=3)
+    double = translate(load_translator([run, run], device="cpu"), sources, beam_size=3)
+    assert [r.texts for r in single] == [r.texts for r in double]
+
+
+def test_average_of_two_checkpoints_is_their_mean(trained: Path, tmp_path: Path) -> None:
+    steps = sorted((trained / "run" / "checkpoints").glob("step-*.pt"))
+    assert len(steps) == 2
+    out = tmp_path / "avg.pt"
+    result = run_cli("average", *steps, "-o", out)
+    assert result.exit_code == 0, result.stderr
+    a, b, avg = (load_checkpoint(p)["model"] for p in (*steps, out))
+    for key, value in avg.items():
+        if value.is_floating_point():
+            assert torch.allclose(value, (a[key] + b[key]) / 2, atol=1e-6), key
+    # The averaged checkpoint translates, and joins an ensemble with the originals.
+    assert translate(load_translator([out, steps[0]], device="cpu"), ["the dog"], beam_size=2)
+
+
+# ------------------------------------------------------------------------------------ CLI
+
+
+def test_cli_keeps_one_line_per_input_line_in_order(
+    trained: Path, translator: Translator, tmp_path: Path
+) -> None:
+    lines = ["the big dog", "", "a cat sees the house", "   ", "the man", "", "old woman runs"]
+    src = tmp_path / "in.en"
+    src.write_text("\n".join(lines), encoding="utf-8")  # no newline after the last line
+    result = run_cli("translate", "--model", trained / "run", "--input", src, "--beam", "3")
+    assert result.exit_code == 0, result.stderr
+    out = result.stdout.split("\n")
+    assert out[-1] == "" and len(out[:-1]) == len(lines)
+    expected = {line: translate(translator, [line], beam_size=3)[0].texts[0] for line in lines}
+    assert out[:-1] == [expected[line] for line in lines]
+    assert all(o == "" for o, line in zip(out, lines, strict=False) if not line.strip())
+
+
+def test_cli_single_line_through_stdin_and_to_a_file(trained: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from nmtkit.cli import app
+
+    out = tmp_path / "sub" / "out.de"
+    result = CliRunner().invoke(
+        app, ["translate", "--model", str(trained / "run"), "-o", str(out)], input="the dog\n"
+    )
+    assert result.exit_code == 0, result.stderr
+    assert len(out.read_text(encoding="utf-8").splitlines()) == 1
+    assert not list(out.parent.glob("*.partial"))
+
+
+def test_cli_empty_input_gives_empty_output(trained: Path, tmp_path: Path) -> None:
+    src = write_lines(tmp_path / "empty.en", [])
+    result = run_cli("translate", "--model", trained / "run", "--input", src)
+    assert result.exit_code == 0 and result.stdout == ""
+
+
+def test_cli_nbest_tsv_and_jsonl_with_attention(trained: Path, tmp_path: Path) -> None:
+    src = write_lines(tmp_path / "in.en", ["the dog sees a cat", ""])
+    model = trained / "run"
+    tsv = run_cli("translate", "--model", model, "--input", src, "--format", "tsv", "--nbest", "3")
+    assert tsv.exit_code == 0, tsv.stderr
+    rows = tsv.stdout.split("\n")[:-1]
+    assert len(rows) == 2 and rows[1] == ""
+    fields = rows[0].split("\t")
+    assert len(fields) == 6
+    scores = [float(s) for s in fields[1::2]]
+    assert scores == sorted(scores, reverse=True)
+
+    result = run_cli(
+        "translate", "--model", model, "--input", src, "--format", "jsonl", "--attention"
+    )
+    assert result.exit_code == 0, result.stderr
+    first, second = (json.loads(line) for line in result.stdout.splitlines())
+    attn = first["attention"]
+    assert len(attn["weights"]) == len(attn["target"])
+    assert all(len(row) == len(attn["source"]) for row in attn["weights"])
+    assert all(math.isclose(sum(row), 1.0, abs_tol=1e-3) for row in attn["weights"])
+    assert first["nbest"][0]["text"] and second == {"line": 2, "source": "", "nbest": []}
+
+
+def test_cli_truncates_an_overlong_line_with_a_warning(trained: Path, tmp_path: Path) -> None:
+    src = write_lines(tmp_path / "long.en", ["the dog " * 100, "the cat"])
+    result = run_cli(
+        "translate", "--model", trained / "run", "--input", src, "--max-src-tokens", "20"
+    )
+    assert result.exit_code == 0, result.stderr
+    assert len(result.stdout.splitlines()) == 2
+    assert "line 1" in one_line(result.stderr) and "truncated to 19" in one_line(result.stderr)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--model", "nowhere"], "model nowhere does not exist"),
+        (["--nbest", "4", "--beam", "2"], "--nbest 4 must be between 1 and --beam 2"),
+        (["--attention"], "--attention needs --format jsonl"),
+        (["--format", "xml"], "--format must be one of text, tsv, jsonl"),
+        (["--device", "cuda"], "no CUDA GPU"),
+    ],
+)
+def test_cli_errors(trained: Path, tmp_path: Path, args: list[str], message: str) -> None:
+    if not torch.cuda.is_available() or "cuda" not in args:
+        src = write_lines(tmp_path / "in.en", ["the dog"])
+        base = ["translate", "--input", src]
+        if "--model" not in args:
+            base += ["--model", trained / "run"]
+        result = run_cli(*base, *args)
+        assert result.exit_code == 2, result.stdout
+        assert message in one_line(result.stderr) and "Traceback" not in result.stderr
+
+
+def test_cli_invalid_utf8_names_the_line(trained: Path, tmp_path: Path) -> None:
+    src = tmp_path / "bad.en"
+    src.write_bytes(b"the dog\nthe \xff cat\n")
+    out = tmp_path / "out.de"
+    result = run_cli("translate", "--model", trained / "run", "--input", src, "--output", out)
+    assert result.exit_code == 2
+    assert "line 2: not valid UTF-8" in one_line(result.stderr)
+    assert not out.exists()  # only the clearly partial file
+
+
+def test_ensemble_with_a_different_tokenizer_is_refused(trained: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    shutil.copytree(trained, other)
+    recipe = yaml.safe_load((other / "recipe.yaml").read_text())
+    recipe["run_dir"] = str(other / "run")
+    recipe["tokenizer"]["vocab_size"] = 40
+    recipe["train"]["max_steps"] = 2
+    path = other / "recipe.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    for command in (["prepare", path], ["train", path, "--restart"]):
+        assert run_cli(*command).exit_code == 0
+    src = write_lines(tmp_path / "in.en", ["the dog"])
+    result = run_cli(
+        "translate",
+        "--model",
+        trained / "run",
+        "--model",
+        other / "run" / "checkpoints" / "last.pt",
+        "--input",
+        src,
+    )
+    assert result.exit_code == 2
+    assert "an ensemble needs one tokenizer" in one_line(result.stderr)
+
+
+def test_evaluate_run_translates_and_scores_the_test_split(trained: Path) -> None:
+    import sacrebleu
+
+    run = trained / "run"
+    result = run_cli("evaluate", run, "--buckets", "3,6")
+    assert result.exit_code == 0, result.stderr
+    hyps = (run / "translations" / "test.de").read_text(encoding="utf-8").splitlines()
+    refs = (run / "data" / "text" / "test.de").read_text(encoding="utf-8").splitlines()
+    assert len(hyps) == len(refs) == 40
+    report = json.loads((run / "reports" / "test.json").read_text())
+    bleu = report["overall"]["tiny"]["bleu"]["score"]
+    assert bleu == pytest.approx(sacrebleu.corpus_bleu(hyps, [refs]).score)
+    assert [b["label"] for b in report["buckets"]] == ["≤3", "4-6", "7+"]
+    assert (run / "reports" / "test.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "11-20" not in result.stdout and "4-6" in one_line(result.stdout)
+    assert "plot" in one_line(result.stderr)
+
+
+def test_evaluate_run_without_a_test_split(tmp_path: Path) -> None:
+    result = run_cli("evaluate", tmp_path)
+    assert result.exit_code == 2 and "not a run directory" in one_line(result.stderr)
