@@ -1,5 +1,6 @@
 # nmtkit — every target installs what it needs into .venv first.
-#   make demo                  prepare the built-in English->German corpus and train (runs/demo)
+#   make demo                  the whole pipeline on the built-in English->German corpus:
+#                              prepare, train, translate the test split, BLEU by length (runs/demo)
 #   make test                  fast test suite (CPU)
 #   make TORCH=torch==2.13.0 … take torch from a specific requirement (CI uses the local CPU wheel)
 
@@ -28,6 +29,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/nmtkit prepare $(RECIPE)
 	$(BIN)/nmtkit train $(RECIPE)
+	$(BIN)/nmtkit evaluate $(RECIPE)
 
 prepare: $(STAMP)
 	$(BIN)/nmtkit prepare $(RECIPE)
@@ -52,6 +54,8 @@ typecheck: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/prepare_bench.py --pairs 200000 1000000 --out docs/benchmarks.md
+	test -f runs/demo/checkpoints/best.pt || $(MAKE) demo
+	$(BIN)/python benchmarks/decode_bench.py runs/demo --batch-tokens 1000 4000 16000
 
 clean:
 	rm -rf runs .pytest_cache .mypy_cache .ruff_cache

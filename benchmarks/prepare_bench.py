@@ -13,7 +13,6 @@ import argparse
 import json
 import os
 import platform
-import re
 import resource
 import subprocess
 import sys
@@ -22,7 +21,10 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-START, END = "<!-- prepare:start -->", "<!-- prepare:end -->"
+sys.path.insert(0, str(REPO / "benchmarks"))
+from sections import markers, update_json, write_section  # noqa: E402
+
+START, END = markers("prepare")
 
 
 def run_one(pairs: int, run_dir: Path) -> dict[str, float]:
@@ -112,17 +114,6 @@ def render(rows: list[dict[str, float]], generator: float, command: str) -> str:
     return "\n".join([*lines, END])
 
 
-def write_section(path: Path, section: str) -> None:
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), re.S)
-    text = (
-        pattern.sub(lambda _: section, text)
-        if pattern.search(text)
-        else (text.rstrip("\n") + "\n\n" + section)
-    )
-    path.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, nargs="+", default=[200_000, 1_000_000])
@@ -139,12 +130,12 @@ def main() -> None:
         print(json.dumps(rows[-1]), flush=True)
     generator = generator_seconds(100_000)
     command = "python benchmarks/prepare_bench.py --pairs " + " ".join(map(str, args.pairs))
-    write_section(args.out, render(rows, generator, command))
-    json_path = args.out.with_suffix(".json")
-    results = json.loads(json_path.read_text(encoding="utf-8")) if json_path.exists() else {}
-    results["prepare"] = rows  # other benchmarks keep their own keys
-    results["synthetic_generator_100k_seconds"] = generator
-    json_path.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    body = render(rows, generator, command).removeprefix(START).removesuffix(END)
+    write_section(args.out, "prepare", body)
+    update_json(
+        args.out.with_suffix(".json"),
+        {"prepare": rows, "synthetic_generator_100k_seconds": generator},
+    )
 
 
 if __name__ == "__main__":

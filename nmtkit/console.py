@@ -38,9 +38,9 @@ class RateColumn(ProgressColumn):
         self.unit = unit
 
     def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        if speed is None and task.elapsed:
-            speed = task.completed / task.elapsed
+        # The average since the start: work that arrives in bursts (a batch of translations,
+        # a chunk of pairs) makes rich's windowed speed swing wildly.
+        speed = task.completed / task.elapsed if task.elapsed else None
         return Text("" if speed is None else f"{speed:,.0f} {self.unit}/s", style="cyan")
 
 

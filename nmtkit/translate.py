@@ -168,16 +168,24 @@ class Translator:
         options: DecodeOptions,
         *,
         warn: Callable[[str], None] = lambda message: None,
+        done: Callable[[int], None] = lambda lines: None,
         window: int = WINDOW_LINES,
     ) -> Iterator[Translation]:
-        """Translations of `lines`, one per line, in order (lines without their newline)."""
+        """Translations of `lines`, one per line, in order (lines without their newline).
+
+        `warn` receives truncation warnings; `done(n)` is called as every batch finishes with
+        the number of lines it translated (for progress displays)."""
         options.check()
         numbered = enumerate(lines, start=1)
         while chunk := list(itertools.islice(numbered, window)):
-            yield from self._translate_window(chunk, options, warn)
+            yield from self._translate_window(chunk, options, warn, done)
 
     def _translate_window(
-        self, chunk: list[tuple[int, str]], options: DecodeOptions, warn: Callable[[str], None]
+        self,
+        chunk: list[tuple[int, str]],
+        options: DecodeOptions,
+        warn: Callable[[str], None],
+        done: Callable[[int], None],
     ) -> list[Translation]:
         """Encode, batch by length, search, and restore the order of one window of lines."""
         encoded = self.src_tokenizer.encode([text for _, text in chunk])
@@ -205,6 +213,8 @@ class Translator:
                 found = self._search([encoded[i] for i in rows], options)
                 for i, result in zip(rows, found, strict=True):
                     hyps[i] = result
+                done(len(rows))
+        done(len(chunk) - len(todo))  # the empty lines
         return [
             Translation(
                 line=number,
@@ -371,19 +381,23 @@ def translate_file(
         name = str(input_path) if input_path is not None else "stdin"
         # Interactive input: translate each line as it comes instead of waiting for a window.
         window = 1 if input_path is None and sys.stdin.isatty() else WINDOW_LINES
-        results = translator.translate(read_lines(source, name), options, warn=warn, window=window)
         bar = console.progress("sentences") if show_progress else None
         if bar is not None:
             stack.enter_context(bar)
             total = count_lines(input_path) if input_path is not None else None
             task = bar.add_task("translate", total=total)
+        results = translator.translate(
+            read_lines(source, name),
+            options,
+            warn=warn,
+            done=(lambda n: bar.advance(task, n)) if bar is not None else (lambda n: None),
+            window=window,
+        )
         out = _open_output(stack, output_path)
         for result in results:
             out.write(format_translation(result, fmt) + "\n")
             stats.lines += 1
             stats.target_tokens += len(result.hyps[0].tokens) + 1 if result.hyps else 0
-            if bar is not None:
-                bar.advance(task)
         out.flush()
     if output_path is not None:
         os.replace(_partial(output_path), output_path)

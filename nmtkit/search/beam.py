@@ -38,6 +38,10 @@ from nmtkit.models import Seq2Seq
 from nmtkit.search.hypothesis import Hypothesis, length_penalty, max_lengths
 from nmtkit.search.model import SearchModel, as_search_model
 
+# Done sentences leave the batch once they are this fraction of it: compacting copies the
+# encoder output (all rows x source length x hidden), so it should not happen at every step.
+COMPACT_AT = 0.25
+
 
 @torch.no_grad()
 def beam_search(
@@ -67,7 +71,7 @@ def beam_search(
     rows = torch.arange(batch, device=device).repeat_interleave(k)
     enc = search.select(search.encode(src, src_lens), rows)
     state = search.init_state(enc)
-    alive = list(range(batch))
+    alive = list(range(batch))  # original index of the sentence at each position
     cum = torch.full((batch, k), float("-inf"), device=device)
     cum[:, 0] = 0.0
     history = torch.zeros((batch * k, 0), dtype=torch.long, device=device)
@@ -75,8 +79,9 @@ def beam_search(
     attn_history: Tensor | None = None
     finished: list[list[Hypothesis]] = [[] for _ in range(batch)]
 
+    live = [True] * batch  # per position of `alive`: False once the sentence is done
     t = 0
-    while alive:
+    while True:
         n = len(alive)
         log_probs, state, attn = search.step(prev, state, enc)  # [n*K, V], ..., [n*K, S]
         if attention and attn is not None:
@@ -114,21 +119,24 @@ def beam_search(
         # The next beams: the best K extensions that do not end in EOS.
         next_scores, pos = top_scores.masked_fill(is_eos, float("-inf")).topk(k, dim=-1)
         next_beam, next_tok = top_beam.gather(1, pos), top_tok.gather(1, pos)  # [n, K]
-        dead = ~torch.isfinite(next_scores)  # fewer than K possible extensions (early steps)
-        next_tok = next_tok.masked_fill(dead, PAD_ID)  # never EOS: a dead beam is not finished
-        no_beam = dead[:, 0].tolist()
-        keep = [a for a in range(n) if len(finished[alive[a]]) < k and not no_beam[a]]
-        if len(keep) < n:  # some sentences are done: drop them from the computation
-            alive = [alive[a] for a in keep]
+        no_beam = (~torch.isfinite(next_scores[:, 0])).tolist()
+        live = [live[a] and not no_beam[a] and len(finished[alive[a]]) < k for a in range(n)]
+        if not any(live):
+            break
+        if live.count(False) >= COMPACT_AT * n:  # drop done sentences from the computation
+            keep = [a for a in range(n) if live[a]]
+            alive, live = [alive[a] for a in keep], [True] * len(keep)
             kept = torch.tensor(keep, dtype=torch.long, device=device)
             next_scores, next_beam, next_tok = next_scores[kept], next_beam[kept], next_tok[kept]
             rows = (kept.unsqueeze(1) * k + next_beam).view(-1)
-            if alive:
-                enc = search.select(enc, rows)
-        else:
+            enc = search.select(enc, rows)
+        else:  # done sentences ride along, without beams, until enough of them are done
             rows = (torch.arange(n, device=device).unsqueeze(1) * k + next_beam).view(-1)
-        if not alive:
-            break
+            if not all(live):
+                done = torch.tensor([not x for x in live], device=device)
+                next_scores = next_scores.masked_fill(done.unsqueeze(1), float("-inf"))
+        dead = ~torch.isfinite(next_scores)  # no beam: early steps (< K extensions), done
+        next_tok = next_tok.masked_fill(dead, PAD_ID)  # never EOS: a dead beam is not finished
         state = search.reorder(state, rows)
         history = torch.cat([history[rows], next_tok.view(-1, 1)], dim=1)
         if attn_history is not None:

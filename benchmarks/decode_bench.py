@@ -1,0 +1,106 @@
+"""Decoding throughput of a trained run: greedy and beam search at several batch budgets.
+
+    python benchmarks/decode_bench.py runs/demo --batch-tokens 1000 4000 16000
+
+Loads the run's best checkpoint once, then for each (search, batch budget) translates the run's
+test split in this process and times the search alone (model loading and a 64-line warm-up
+excluded; SentencePiece encoding and decoding included). Reports sentences/s and target
+tokens/s (EOS counted, as the peers harness counts), and BLEU against the references, so a
+speed-up that changes the output shows. Results go to the `decode` section of the Markdown file
+and to the JSON file beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+from sections import update_json, write_section  # noqa: E402
+
+from nmtkit.evaluate import score_corpus  # noqa: E402
+from nmtkit.testset import find_test_splits, open_run  # noqa: E402
+from nmtkit.translate import DecodeOptions, load_translator  # noqa: E402
+
+SEARCHES = {"greedy": {"greedy": True}, "beam 5": {"beam_size": 5}}
+
+
+def measure(translator, lines: list[str], refs: list[str], options: DecodeOptions) -> dict:
+    list(translator.translate(lines[:64], options))  # warm-up: allocator, threads
+    start = time.perf_counter()
+    results = list(translator.translate(lines, options))
+    seconds = time.perf_counter() - start
+    tokens = sum(len(r.hyps[0].tokens) + 1 for r in results if r.hyps)
+    return {
+        "seconds": round(seconds, 2),
+        "sent_per_s": round(len(lines) / seconds, 1),
+        "tgt_tok_per_s": round(tokens / seconds),
+        "bleu": round(score_corpus([r.texts[0] for r in results], refs).bleu, 2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run", type=Path, help="run directory (or recipe) with a trained model")
+    parser.add_argument("--batch-tokens", type=int, nargs="+", default=[1000, 4000, 16000])
+    parser.add_argument("--lines", type=int, default=None, help="first N test lines (all)")
+    parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks.md")
+    args = parser.parse_args()
+
+    paths, recipe = open_run(args.run)
+    split = find_test_splits(paths)[0]
+    text = paths.data / "text"
+    lines = (text / f"{split}.{recipe.data.src_lang}").read_text(encoding="utf-8").splitlines()
+    refs = (text / f"{split}.{recipe.data.tgt_lang}").read_text(encoding="utf-8").splitlines()
+    lines, refs = lines[: args.lines], refs[: args.lines]
+    translator = load_translator([paths.root], device="cpu")
+    rows = []
+    for name, search in SEARCHES.items():
+        for budget in args.batch_tokens:
+            options = DecodeOptions.from_recipe(recipe.decode, batch_tokens=budget, **search)
+            row = {
+                "search": name,
+                "batch_tokens": budget,
+                **measure(translator, lines, refs, options),
+            }
+            rows.append(row)
+            print(row, flush=True)
+
+    command = "python benchmarks/decode_bench.py " + " ".join(sys.argv[1:])
+    table = [
+        "| search | batch tokens | seconds | sentences/s | target tokens/s | BLEU |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    table += [
+        f"| {r['search']} | {r['batch_tokens']:,} | {r['seconds']} | {r['sent_per_s']:,} | "
+        f"{r['tgt_tok_per_s']:,} | {r['bleu']} |"
+        for r in rows
+    ]
+    body = "\n".join(
+        [
+            f"## translate: decoding throughput of `{paths.root}` on its {split} split",
+            "",
+            f"{len(lines):,} sentences, CPU ({platform.processor() or platform.machine()}, "
+            f"{torch.get_num_threads()} threads), torch {torch.__version__}; search time only "
+            "(model loaded and warmed up first), SentencePiece included; target tokens count the "
+            "EOS. Beam search uses the recipe's length penalty "
+            f"(alpha {recipe.decode.alpha}) and max length ratio {recipe.decode.max_len_ratio}.",
+            "",
+            *table,
+            "",
+            f"Command: `{command}`",
+        ]
+    )
+    write_section(args.out, "decode", body)
+    update_json(args.out.with_suffix(".json"), {"decode": {"run": str(paths.root), "rows": rows}})
+
+
+if __name__ == "__main__":
+    main()
