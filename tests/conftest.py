@@ -64,6 +64,24 @@ def files_recipe(make_recipe: Callable[..., Path], toy_files: dict) -> Path:
     return make_recipe({"data": {"source": {"files": source}}, "tokenizer": {"vocab_size": 48}})
 
 
+def toy_run_recipe(
+    root: Path, splits: dict[str, tuple[int, int]], *, max_words: int, **sections: object
+) -> Path:
+    """Write toy corpus files (split -> (pairs, seed)) and a recipe using them into `root`; the
+    run directory is root/run. `sections` are the recipe's other sections (tokenizer, model...)."""
+    files = {}
+    for split, (n, seed) in splits.items():
+        pairs = toy_pairs(n, seed, max_words=max_words)
+        files[split] = {
+            "src": str(write_lines(root / f"{split}.en", [p[0] for p in pairs])),
+            "tgt": str(write_lines(root / f"{split}.de", [p[1] for p in pairs])),
+        }
+    recipe = {"name": "tiny", "run_dir": str(root / "run"), "data": {"source": {"files": files}}}
+    path = root / "recipe.yaml"
+    path.write_text(yaml.safe_dump({**recipe, **sections}), encoding="utf-8")
+    return path
+
+
 def run_cli(*args: str) -> Result:
     """Invoke `nmtkit ARGS` in-process; result.stdout and result.stderr are separate."""
     return CliRunner().invoke(app, [str(a) for a in args])

@@ -16,7 +16,7 @@ import torch
 import yaml
 
 from nmtkit.train.checkpoint import load_checkpoint
-from tests.conftest import one_line, run_cli, toy_pairs, write_lines
+from tests.conftest import one_line, run_cli, toy_pairs, toy_run_recipe, write_lines
 
 TINY_MODEL = {
     "cell": "lstm",
@@ -35,20 +35,13 @@ TIMING = ("tok_per_s", "elapsed")  # the only fields allowed to differ between e
 def prepared_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A prepared run directory (toy corpus, 40-piece vocabulary) that tests copy."""
     root = tmp_path_factory.mktemp("prepared")
-    files = {}
-    for split, n, seed in (("train", 400, 0), ("valid", 24, 1)):
-        pairs = toy_pairs(n, seed, max_words=8)
-        files[split] = {
-            "src": str(write_lines(root / f"{split}.en", [p[0] for p in pairs])),
-            "tgt": str(write_lines(root / f"{split}.de", [p[1] for p in pairs])),
-        }
-    recipe = {
-        "name": "tiny",
-        "run_dir": str(root / "run"),
-        "data": {"source": {"files": files}},
-        "tokenizer": {"vocab_size": 40},
-        "model": TINY_MODEL,
-        "train": {
+    path = toy_run_recipe(
+        root,
+        {"train": (400, 0), "valid": (24, 1)},
+        max_words=8,
+        tokenizer={"vocab_size": 40},
+        model=TINY_MODEL,
+        train={
             "seed": 3,
             "batch_tokens": 200,
             "valid_every": 4,
@@ -57,10 +50,8 @@ def prepared_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "device": "cpu",
             "early_stopping": {"patience": None},
         },
-        "decode": {"batch_tokens": 400},
-    }
-    path = root / "recipe.yaml"
-    path.write_text(yaml.safe_dump(recipe), encoding="utf-8")
+        decode={"batch_tokens": 400},
+    )
     result = run_cli("prepare", path)
     assert result.exit_code == 0, result.stderr
     return root

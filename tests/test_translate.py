@@ -22,7 +22,7 @@ from nmtkit.data.tokenizer import BOS_ID, EOS_ID
 from nmtkit.search.hypothesis import length_penalty
 from nmtkit.train.checkpoint import load_checkpoint
 from nmtkit.translate import DecodeOptions, Translator, load_translator
-from tests.conftest import one_line, run_cli, toy_pairs, write_lines
+from tests.conftest import one_line, run_cli, toy_run_recipe, write_lines
 
 MODEL = {
     "cell": "lstm",
@@ -39,20 +39,13 @@ MODEL = {
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A run directory with a tiny attention model trained for 120 steps on the toy corpus."""
     root = tmp_path_factory.mktemp("trained")
-    files = {}
-    for split, n, seed in (("train", 600, 0), ("valid", 30, 1), ("test", 40, 2)):
-        pairs = toy_pairs(n, seed, max_words=10)
-        files[split] = {
-            "src": str(write_lines(root / f"{split}.en", [p[0] for p in pairs])),
-            "tgt": str(write_lines(root / f"{split}.de", [p[1] for p in pairs])),
-        }
-    recipe = {
-        "name": "tiny",
-        "run_dir": str(root / "run"),
-        "data": {"source": {"files": files}},
-        "tokenizer": {"vocab_size": 48},
-        "model": MODEL,
-        "train": {
+    path = toy_run_recipe(
+        root,
+        {"train": (600, 0), "valid": (30, 1), "test": (40, 2)},
+        max_words=10,
+        tokenizer={"vocab_size": 48},
+        model=MODEL,
+        train={
             "seed": 1,
             "lr": 0.01,
             "batch_tokens": 400,
@@ -63,10 +56,8 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "device": "cpu",
             "early_stopping": {"patience": None},
         },
-        "decode": {"beam_size": 3, "batch_tokens": 300},
-    }
-    path = root / "recipe.yaml"
-    path.write_text(yaml.safe_dump(recipe), encoding="utf-8")
+        decode={"beam_size": 3, "batch_tokens": 300},
+    )
     for command in ("prepare", "train"):
         result = run_cli(command, path)
         assert result.exit_code == 0, result.stderr
@@ -315,3 +306,14 @@ def test_evaluate_run_translates_and_scores_the_test_split(trained: Path) -> Non
 def test_evaluate_run_without_a_test_split(tmp_path: Path) -> None:
     result = run_cli("evaluate", tmp_path)
     assert result.exit_code == 2 and "not a run directory" in one_line(result.stderr)
+
+
+def test_progress_is_silent_on_a_pipe_unless_asked(trained: Path, tmp_path: Path) -> None:
+    src = write_lines(tmp_path / "in.en", ["the dog", "a cat"])
+    quiet = run_cli("translate", "--model", trained / "run", "--input", src)
+    assert quiet.exit_code == 0 and quiet.stderr == ""
+    asked = run_cli("translate", "--model", trained / "run", "--input", src, "--progress")
+    assert asked.exit_code == 0 and "translated 2 lines" in one_line(asked.stderr)
+    assert asked.stdout == quiet.stdout
+    to_file = run_cli("translate", "--model", trained / "run", "-i", src, "-o", tmp_path / "o")
+    assert "translated 2 lines" in one_line(to_file.stderr)  # a file output: shown by default
