@@ -99,22 +99,16 @@ def beam_search(
         # Finished hypotheses: EOS among the best K extensions of each sentence.
         ends = is_eos[:, :k].nonzero()  # [F, 2] (sentence position, candidate)
         if ends.numel():
-            end_rows = ends[:, 0] * k + top_beam[ends[:, 0], ends[:, 1]]
-            end_scores = top_scores[ends[:, 0], ends[:, 1]].tolist()
-            end_tokens = history[end_rows].tolist()
-            for j, (a, row) in enumerate(zip(ends[:, 0].tolist(), end_rows.tolist(), strict=True)):
-                sentence = alive[a]
-                matrix = None
-                if attn_history is not None:
-                    matrix = attn_history[row, :, : lengths[sentence]].cpu()  # [t+1, S_i]
-                finished[sentence].append(
-                    Hypothesis(
-                        tokens=end_tokens[j],
-                        score=end_scores[j] / length_penalty(t + 1, alpha),
-                        log_prob=end_scores[j],
-                        attention=matrix,
-                    )
-                )
+            _finish(
+                finished,
+                [alive[a] for a in ends[:, 0].tolist()],
+                rows=ends[:, 0] * k + top_beam[ends[:, 0], ends[:, 1]],
+                scores=top_scores[ends[:, 0], ends[:, 1]],
+                history=history,
+                attn_history=attn_history,
+                src_lengths=lengths,
+                penalty=length_penalty(t + 1, alpha),
+            )
 
         # The next beams: the best K extensions that do not end in EOS.
         next_scores, pos = top_scores.masked_fill(is_eos, float("-inf")).topk(k, dim=-1)
@@ -146,6 +140,30 @@ def beam_search(
         t += 1
 
     return [_best(hyps, nbest) for hyps in finished]
+
+
+def _finish(
+    finished: list[list[Hypothesis]],
+    sentences: list[int],
+    *,
+    rows: Tensor,
+    scores: Tensor,
+    history: Tensor,
+    attn_history: Tensor | None,
+    src_lengths: list[int],
+    penalty: float,
+) -> None:
+    """Record the beams `rows` [F] (of `sentences`) that chose EOS with total `scores` [F]."""
+    tokens = history[rows].tolist()
+    for sentence, row, score, ids in zip(
+        sentences, rows.tolist(), scores.tolist(), tokens, strict=True
+    ):
+        matrix = None
+        if attn_history is not None:
+            matrix = attn_history[row, :, : src_lengths[sentence]].cpu()  # [t+1, S_i]
+        finished[sentence].append(
+            Hypothesis(tokens=ids, score=score / penalty, log_prob=score, attention=matrix)
+        )
 
 
 def _force_eos_at_limit(log_probs: Tensor, at_limit: list[bool], k: int) -> Tensor:
