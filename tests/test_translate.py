@@ -317,3 +317,28 @@ def test_progress_is_silent_on_a_pipe_unless_asked(trained: Path, tmp_path: Path
     assert asked.stdout == quiet.stdout
     to_file = run_cli("translate", "--model", trained / "run", "-i", src, "-o", tmp_path / "o")
     assert "translated 2 lines" in one_line(to_file.stderr)  # a file output: shown by default
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["RUN", "--hyp", "h.de", "--ref", "r.de"], "not both"),
+        (["--hyp", "h.de"], "give --hyp FILE and --ref FILE"),
+    ],
+)
+def test_evaluate_needs_one_form(trained: Path, args: list[str], message: str) -> None:
+    result = run_cli("evaluate", *[str(trained / "run") if a == "RUN" else a for a in args])
+    assert result.exit_code == 2 and message in one_line(result.stderr)
+
+
+def test_average_refuses_one_checkpoint_and_different_models(trained: Path, tmp_path: Path) -> None:
+    step = sorted((trained / "run" / "checkpoints").glob("step-*.pt"))[0]
+    one = run_cli("average", step, "-o", tmp_path / "a.pt")
+    assert one.exit_code == 2 and "at least two" in one_line(one.stderr)
+    other = tmp_path / "other.pt"
+    payload = load_checkpoint(step)
+    payload["model"] = {k: v[:1] for k, v in payload["model"].items()}  # different shapes
+    torch.save(payload, other)
+    differ = run_cli("average", step, other, "-o", tmp_path / "b.pt")
+    assert differ.exit_code == 2 and "different models" in one_line(differ.stderr)
+    assert not (tmp_path / "b.pt").exists()
