@@ -2,7 +2,8 @@
 
 runs/<name>/
   recipe.resolved.yaml        the validated recipe, every default filled in
-  data/                       written by `prepare`, replaced whole (never half-written)
+  data/                       written by `prepare`, replaced whole (never half-written);
+                              the recipe's `data_dir` may move it out to share it between runs
     manifest.json             counts, lengths, tokenizer hashes, the recipe's data/tokenizer
     raw/{split}.{lang}        the generator's output (synthetic source only)
     text/{split}.{lang}       cleaned text, one sentence per line (references for scoring)
@@ -29,9 +30,12 @@ SIDES = ("src", "tgt")
 
 @dataclass(frozen=True)
 class RunPaths:
-    """Every path of one run directory, derived from its root."""
+    """Every path of one run directory, derived from its root. The prepared data lives in
+    `<root>/data` unless the recipe's `data_dir` puts it elsewhere, so that several runs
+    (e.g. the systems of `recipes/length-study/`) share one prepared corpus."""
 
     root: Path
+    data_root: Path | None = None
 
     @property
     def recipe(self) -> Path:
@@ -39,7 +43,7 @@ class RunPaths:
 
     @property
     def data(self) -> Path:
-        return self.root / "data"
+        return self.data_root if self.data_root is not None else self.root / "data"
 
     @property
     def manifest(self) -> Path:

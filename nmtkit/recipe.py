@@ -22,6 +22,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from nmtkit.errors import UserError
+from nmtkit.paths import RunPaths
 
 Split = Literal["train", "valid", "test"]
 
@@ -194,6 +195,12 @@ class ModelConfig(Section):
     residual: bool = Field(False, description="residual connections between stacked layers")
     tie_embeddings: bool = True
     share_embeddings: bool = False
+    param_init: Literal["uniform", "xavier"] = Field(
+        "uniform",
+        description="uniform: every parameter U(-init_range, init_range) (OpenNMT-py, Luong "
+        "et al. 2015); xavier: Xavier linears, torch's RNN default, forget-gate bias 1",
+    )
+    init_range: float = Field(0.1, gt=0.0, le=1.0, description="bound for param_init: uniform")
 
     @model_validator(mode="after")
     def _heads_divide(self) -> ModelConfig:
@@ -291,6 +298,9 @@ class EvaluateConfig(Section):
 class Recipe(Section):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     run_dir: Path | None = Field(None, description="default: runs/<name>")
+    data_dir: Path | None = Field(
+        None, description="prepared data; default: <run_dir>/data. Runs may share one."
+    )
     data: DataConfig = DataConfig()
     tokenizer: TokenizerConfig = TokenizerConfig()
     model: ModelConfig = ModelConfig()
@@ -310,6 +320,11 @@ class Recipe(Section):
     @property
     def run_path(self) -> Path:
         return self.run_dir if self.run_dir is not None else Path("runs") / self.name
+
+    @property
+    def paths(self) -> RunPaths:
+        """The run directory's layout, with the prepared data where `data_dir` says."""
+        return RunPaths(self.run_path, self.data_dir)
 
     def to_yaml(self) -> str:
         """The resolved recipe, every default filled in, loadable by `load_recipe`."""

@@ -42,9 +42,10 @@ def open_run(target: Path) -> tuple[RunPaths, Recipe]:
                 f"{target} is not a run directory (no {paths.recipe.name}); give a run "
                 "directory or a recipe"
             )
-        return paths, load_recipe(paths.recipe)
+        recipe = load_recipe(paths.recipe)
+        return RunPaths(target, recipe.data_dir), recipe
     recipe = load_recipe(target)
-    return RunPaths(recipe.run_path), recipe
+    return recipe.paths, recipe
 
 
 def find_test_splits(paths: RunPaths) -> list[str]:

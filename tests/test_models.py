@@ -119,7 +119,7 @@ def test_forward_equals_step_loop(combo: tuple[str, str, str, str]) -> None:
 
 
 @pytest.mark.parametrize("cell", CELLS)
-@pytest.mark.parametrize("attention", LUONG)
+@pytest.mark.parametrize("attention", [*LUONG, "multihead", "none"])
 def test_fast_path_equals_step_loop(cell: str, attention: str) -> None:
     model = tiny_model(
         cell=cell, attention=attention, input_feeding="none", decoder_layers=2, residual=True
@@ -241,8 +241,9 @@ def test_sharing_needs_equal_vocabularies() -> None:
     assert model(src, src_lens, torch.tensor([[BOS_ID, 25]])).shape == (1, 2, 30)
 
 
-def test_initialisation() -> None:
-    model = tiny_model(cell="lstm", encoder_layers=2)
+def test_xavier_initialisation() -> None:
+    """`param_init: xavier` keeps torch's RNN init and sets forget-gate biases to 1."""
+    model = tiny_model(cell="lstm", encoder_layers=2, param_init="xavier")
     assert torch.all(model.src_embed.weight[PAD_ID] == 0)
     assert torch.all(model.tgt_embed.weight[PAD_ID] == 0)
     lstm = model.encoder.rnn.blocks[0]
@@ -251,7 +252,7 @@ def test_initialisation() -> None:
     biases = dict(lstm.named_parameters())
     assert torch.all(biases["bias_ih_l1"][size : 2 * size] == 1)
     assert torch.all(biases["bias_hh_l1"][size : 2 * size] == 0)
-    stack = tiny_model(cell="peephole_lstm").decoder.rnn.blocks[0]
+    stack = tiny_model(cell="peephole_lstm", param_init="xavier").decoder.rnn.blocks[0]
     assert isinstance(stack, PeepholeLSTM)
     peephole = stack.cells[0]
     assert isinstance(peephole, PeepholeLSTMCell)
@@ -361,3 +362,17 @@ def test_cuda_matches_cpu_and_autocast_keeps_masks(cell: str, attention: str) ->
             assert torch.isfinite(logits).all() and torch.isfinite(out.log_probs).all()
             assert out.attention is not None and torch.all(out.attention[1, 2:] == 0)
             torch.testing.assert_close(out.attention.sum(-1), torch.ones(3, device="cuda"))
+
+
+def test_param_init_uniform_bounds_every_parameter() -> None:
+    """`param_init: uniform` (the default) draws every parameter from U(-r, r), padding rows
+    zero, whatever the cell and attention."""
+    for cell, attention in [("lstm", "multihead"), ("peephole_lstm", "bahdanau")]:
+        _check_uniform(tiny_model(cell=cell, attention=attention, init_range=0.05))
+
+
+def _check_uniform(model: Seq2Seq) -> None:
+    for name, param in model.named_parameters():
+        assert param.abs().max() <= 0.05, name
+        assert param.std() > 0.01, name  # drawn, not left at zero
+    assert model.src_embed.weight[PAD_ID].abs().sum() == 0

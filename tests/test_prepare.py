@@ -217,3 +217,20 @@ def test_synthetic_source_writes_raw_text_and_is_deterministic(
     again = run_cli("prepare", recipe, "--force", "--set", f"run_dir={tmp_path / 'again'}")
     assert again.exit_code == 0
     assert (tmp_path / "again" / "data" / "raw" / "train.de").read_bytes() == first
+
+
+def test_runs_share_one_data_dir(files_recipe: Path, tmp_path: Path) -> None:
+    """`data_dir` puts the prepared data outside the run: a second run with the same data and
+    tokenizer finds it up to date, and the run directory holds no data/ of its own."""
+    shared = tmp_path / "shared-data"
+    first = run_cli("prepare", files_recipe, "--set", f"data_dir={shared}")
+    assert first.exit_code == 0, first.stderr
+    assert (shared / "manifest.json").is_file()
+    assert not (tmp_path / "run" / "data").exists()
+    assert not list(tmp_path.glob("shared-data.*"))  # no staging or old copy left behind
+    second = run_cli(
+        "prepare", files_recipe, "--set", f"data_dir={shared}", "--set", f"run_dir={tmp_path}/b"
+    )
+    assert second.exit_code == 0 and "up to date" in one_line(second.stderr)
+    resolved = load_recipe(tmp_path / "b" / "recipe.resolved.yaml")
+    assert resolved.data_dir == shared and resolved.paths.data == shared

@@ -193,6 +193,7 @@ def test_resolved_recipe_is_yaml_with_every_section(tmp_path: Path) -> None:
     assert list(raw) == [
         "name",
         "run_dir",
+        "data_dir",
         "data",
         "tokenizer",
         "model",

@@ -43,7 +43,7 @@ SPM_SEED = 1
 
 def prepare(recipe: Recipe, *, force: bool = False) -> dict[str, Any]:
     """Prepare the recipe's data in its run directory; returns the manifest."""
-    paths = RunPaths(recipe.run_path)
+    paths = recipe.paths
     fingerprint = data_fingerprint(recipe)
     if not force and _is_current(paths, fingerprint):
         console.info(
@@ -53,7 +53,7 @@ def prepare(recipe: Recipe, *, force: bool = False) -> dict[str, Any]:
         _write_resolved_recipe(recipe, paths)
         return read_manifest(paths.data)
     started = time.perf_counter()
-    staging = paths.root / "data.partial"
+    staging = paths.data.with_name(paths.data.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
     try:
         manifest = _prepare_into(recipe, DataPaths(staging), fingerprint)

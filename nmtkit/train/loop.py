@@ -129,7 +129,7 @@ def train(recipe: Recipe, *, restart: bool = False) -> TrainResult:
 
 def _setup(recipe: Recipe) -> _Run:
     cfg = recipe.train
-    paths = RunPaths(recipe.run_path)
+    paths = recipe.paths
     data = open_prepared_data(recipe, paths)
     device = pick_device(cfg.device, setting="train.device")
     torch.manual_seed(cfg.seed)
