@@ -7,8 +7,11 @@
 
 This is the whole interface search uses (see DESIGN.md). Teacher-forced `forward` equals a loop
 of `step` (tested). When attention is a Luong variant and there is no input feeding, no step
-depends on the previous step's attention, so `forward` takes a fast path: one fused RNN call
-over the whole target and attention for all T steps at once.
+When attention looks at the decoder's current state (Luong, multi-head, or none) and there is
+no input feeding, no step depends on the previous step's attention, so `forward` takes a fast
+path: one fused RNN call over the whole target and attention for all T steps at once.
+Bahdanau attention (queried with the previous state, its context fed into the cell) and input
+feeding need the step loop.
 """
 
 from __future__ import annotations
@@ -19,18 +22,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from nmtkit.models.attention import (
-    Attention,
-    LuongConcatAttention,
-    LuongDotAttention,
-    LuongGeneralAttention,
-)
+from nmtkit.models.attention import Attention
 from nmtkit.models.bridge import Bridge
 from nmtkit.models.encoder import EncoderOutput
 from nmtkit.models.rnn import CellKind, RNNState, StackedRNN
 
 FeedingKind = Literal["none", "concat", "linear", "gated"]
-_FAST_PATH_ATTENTION = (LuongDotAttention, LuongGeneralAttention, LuongConcatAttention)
 
 
 class DecoderState(NamedTuple):
@@ -162,8 +159,8 @@ class RNNDecoder(nn.Module):
 
     @property
     def fast_path_allowed(self) -> bool:
-        """Luong attention and no input feeding: teacher forcing needs no step loop."""
-        return isinstance(self.attention, _FAST_PATH_ATTENTION) and self.feeding.kind == "none"
+        """Attention after the cell and no input feeding: teacher forcing needs no step loop."""
+        return not self.attention.before_cell and self.feeding.kind == "none"
 
     def init_state(self, enc: EncoderOutput) -> DecoderState:
         """The state before the first step: the bridge's h (and c); h̃_0 = 0 for input feeding."""
@@ -217,7 +214,9 @@ class RNNDecoder(nn.Module):
         if fast_path is None:
             fast_path = self.fast_path_allowed
         if fast_path and not self.fast_path_allowed:
-            raise ValueError("the fast path needs Luong attention and input_feeding none")
+            raise ValueError(
+                "the fast path needs attention after the cell (not bahdanau) and input_feeding none"
+            )
         if enc.keys is None:  # not from Seq2Seq.encode: project the keys once, not per step
             enc = enc._replace(keys=self.attention.project_keys(enc.states))
         emb = self.embed_dropout(self.embed(tgt_in))  # [B, T, E]
@@ -256,7 +255,7 @@ class RNNDecoder(nn.Module):
         return torch.stack(attentional, dim=1)
 
     def _forward_fast(self, emb: Tensor, state: DecoderState, enc: EncoderOutput) -> Tensor:
-        """Steps 3-5 for all positions at once (Luong attention, no input feeding):
+        """Steps 3-5 for all positions at once (attention after the cell, no input feeding):
         emb [B, T, E] -> h̃ [B, T, H]."""
         out = self.rnn(emb, state=RNNState(state.hidden, state.cell))  # [B, T, H]
         context, _ = self.attention(out.outputs, enc)  # [B, T, H]
