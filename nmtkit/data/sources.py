@@ -17,6 +17,7 @@ with file and line number; CRLF line ends are accepted. Every text is normalised
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 from collections.abc import Iterator
@@ -76,11 +77,13 @@ def input_files(data: DataConfig) -> list[Path]:
         elif source.tsv is not None or source.jsonl is not None:
             found.append(getattr(source.tsv or source.jsonl, split))
     if source.hf is not None:
-        if source.hf.data_files:
+        local = Path(source.hf.name)
+        if local.is_dir():  # a saved dataset or a repository layout: every file in it
+            found += sorted(p for p in local.rglob("*") if p.is_file())
+        elif source.hf.data_files:  # local files or globs (hub patterns match nothing here)
             for value in source.hf.data_files.values():
-                found += [Path(v) for v in ([value] if isinstance(value, str) else value)]
-        elif Path(source.hf.name).exists():
-            found += sorted(p for p in Path(source.hf.name).rglob("*") if p.is_file())
+                for pattern in [value] if isinstance(value, str) else value:
+                    found += [Path(p) for p in sorted(glob.glob(pattern))] or [Path(pattern)]
     return found
 
 
