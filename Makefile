@@ -2,6 +2,9 @@
 #   make demo                  the whole pipeline on the built-in English->German corpus:
 #                              prepare, train, translate the test split, BLEU by length (runs/demo)
 #   make test                  fast test suite (CPU)
+#   make length-study          BLEU by source length, with and without attention -> docs/length-study.md
+#   make run RECIPE=path       prepare, train and evaluate any recipe
+#   make multi30k-en-de | iwslt2017-de-en | wmt14-en-de-luong   the real-corpus recipes (need the hub)
 #   make TORCH=torch==2.13.0 … take torch from a specific requirement (CI uses the local CPU wheel)
 
 PYTHON ?= python3
@@ -10,11 +13,16 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 RECIPE ?= recipes/demo.yaml
+# Updates per system in the length study; empty: the recipes' own budget (1,200, ~1 hour on
+# 2 CPU cores). A GPU or a bigger machine can afford more: make length-study LENGTH_STUDY_STEPS=20000
+LENGTH_STUDY_STEPS ?=
+REAL_CORPORA := multi30k-en-de iwslt2017-de-en wmt14-en-de-luong
 
-.PHONY: install demo prepare train test test-all check lint typecheck bench clean help
+.PHONY: install demo run prepare train test test-all check lint typecheck bench clean help \
+	length-study $(REAL_CORPORA)
 
 help:
-	@echo "targets: install demo test test-all check bench clean"
+	@echo "targets: install demo run RECIPE=path length-study $(REAL_CORPORA) test test-all check bench clean"
 
 install: $(STAMP)
 
@@ -26,10 +34,20 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
-demo: $(STAMP)
+# The whole pipeline for one recipe: prepare, train, translate the test split(s) and score them.
+run: $(STAMP)
 	$(BIN)/nmtkit prepare $(RECIPE)
 	$(BIN)/nmtkit train $(RECIPE)
 	$(BIN)/nmtkit evaluate $(RECIPE)
+
+demo:
+	$(MAKE) --no-print-directory run RECIPE=recipes/demo.yaml
+
+$(REAL_CORPORA):
+	$(MAKE) --no-print-directory run RECIPE=recipes/$@.yaml
+
+length-study: $(STAMP)
+	$(BIN)/python scripts/length_study.py $(if $(LENGTH_STUDY_STEPS),--steps $(LENGTH_STUDY_STEPS))
 
 prepare: $(STAMP)
 	$(BIN)/nmtkit prepare $(RECIPE)
@@ -46,8 +64,8 @@ test-all: $(STAMP)
 check: lint typecheck
 
 lint: $(STAMP)
-	$(BIN)/ruff check nmtkit tests benchmarks
-	$(BIN)/ruff format --check nmtkit tests benchmarks
+	$(BIN)/ruff check nmtkit tests benchmarks scripts
+	$(BIN)/ruff format --check nmtkit tests benchmarks scripts
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

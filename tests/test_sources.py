@@ -158,6 +158,11 @@ def test_hf_load_from_disk(tmp_path: Path) -> None:
     datasets.DatasetDict({"train": split, "test": split}).save_to_disk(str(tmp_path / "saved"))
     data = hf_data(tmp_path, name=str(tmp_path / "saved"))
     assert list(iter_pairs(data, "test")) == PAIRS
+    # a recipe written for hub files (data_files) still reads a saved copy given as its name
+    hub_recipe = hf_data(
+        tmp_path, name=str(tmp_path / "saved"), data_files={"test": "de-en/test/*.parquet"}
+    )
+    assert list(iter_pairs(hub_recipe, "test")) == PAIRS
     with pytest.raises(SourceError, match="has no split 'validation'"):
         list(iter_pairs(data, "valid"))
 

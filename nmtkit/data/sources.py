@@ -228,7 +228,7 @@ def load_hf_split(cfg: HfSource, hf_split: str) -> Any:
     )
     try:
         local = Path(cfg.name)
-        if cfg.data_files is None and _is_saved_dataset(local):
+        if _is_saved_dataset(local):  # data_files name hub files; a saved folder has none
             loaded = datasets.load_from_disk(str(local))
             return loaded[hf_split] if isinstance(loaded, datasets.DatasetDict) else loaded
         return datasets.load_dataset(
