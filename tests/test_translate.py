@@ -32,6 +32,9 @@ MODEL = {
     "attention": "bahdanau",
     "input_feeding": "concat",
     "dropout": 0.0,
+    # at 32 units, U(-0.1, 0.1) is a small init and 120 steps at lr 0.01 leave the model
+    # repeating one output; Xavier (±0.3 here) learns the toy task within the budget
+    "param_init": "xavier",
 }
 
 
