@@ -25,6 +25,7 @@ from nmtkit.errors import UserError
 from nmtkit.paths import RunPaths
 
 Split = Literal["train", "valid", "test"]
+InitScheme = Literal["uniform", "xavier"]
 
 
 class RecipeError(UserError):
@@ -195,7 +196,7 @@ class ModelConfig(Section):
     residual: bool = Field(False, description="residual connections between stacked layers")
     tie_embeddings: bool = True
     share_embeddings: bool = False
-    param_init: Literal["uniform", "xavier"] = Field(
+    param_init: InitScheme = Field(
         "uniform",
         description="uniform: every parameter U(-init_range, init_range) (OpenNMT-py, Luong "
         "et al. 2015); xavier: Xavier linears, torch's RNN default, forget-gate bias 1",

@@ -6,12 +6,11 @@
     logits = decoder(tgt_in, enc)                                 # [B, T, V], teacher forcing
 
 This is the whole interface search uses (see DESIGN.md). Teacher-forced `forward` equals a loop
-of `step` (tested). When attention is a Luong variant and there is no input feeding, no step
-When attention looks at the decoder's current state (Luong, multi-head, or none) and there is
-no input feeding, no step depends on the previous step's attention, so `forward` takes a fast
-path: one fused RNN call over the whole target and attention for all T steps at once.
-Bahdanau attention (queried with the previous state, its context fed into the cell) and input
-feeding need the step loop.
+of `step` (tested). When attention looks at the decoder's current state (Luong, multi-head, or
+none) and there is no input feeding, no step depends on the previous step's attention, so
+`forward` takes a fast path: one fused RNN call over the whole target and attention for all T
+steps at once. Bahdanau attention (queried with the previous state, its context fed into the
+cell) and input feeding need the step loop.
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ from nmtkit.models.attention import make_attention
 from nmtkit.models.bridge import make_bridge
 from nmtkit.models.decoder import OutputLayer, RNNDecoder
 from nmtkit.models.encoder import EncoderOutput, RNNEncoder
-from nmtkit.recipe import ModelConfig
+from nmtkit.recipe import InitScheme, ModelConfig
 
 
 class Seq2Seq(nn.Module):
@@ -113,7 +113,7 @@ def build_model(cfg: ModelConfig, src_vocab_size: int, tgt_vocab_size: int) -> S
     return model
 
 
-def _initialise(model: nn.Module, scheme: str = "uniform", init_range: float = 0.1) -> None:
+def _initialise(model: nn.Module, scheme: InitScheme, init_range: float) -> None:
     """See the module docstring. Runs before tying, so the tied weight is the embedding's."""
     if scheme == "uniform":
         for param in model.parameters():
