@@ -48,7 +48,6 @@ class SystemRun:
     recipe: Path
     run_dir: Path
     train_seconds: float = 0.0
-    eval_seconds: float = 0.0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         run.train_seconds = nmtkit(["train", run.recipe, *sets(run)], log)
     for run in runs:
         log = log_dir / f"{run.name}.evaluate.log"
-        run.eval_seconds = nmtkit(["evaluate", run.run_dir], log)
+        nmtkit(["evaluate", run.run_dir], log)
 
     recipe = yaml.safe_load((runs[0].run_dir / "recipe.resolved.yaml").read_text("utf-8"))
     src, tgt = recipe["data"]["src_lang"], recipe["data"]["tgt_lang"]
