@@ -234,3 +234,6 @@ def test_runs_share_one_data_dir(files_recipe: Path, tmp_path: Path) -> None:
     assert second.exit_code == 0 and "up to date" in one_line(second.stderr)
     resolved = load_recipe(tmp_path / "b" / "recipe.resolved.yaml")
     assert resolved.data_dir == shared and resolved.paths.data == shared
+    elsewhere = run_cli("train", files_recipe, "--set", f"data_dir={tmp_path}/none")
+    assert elsewhere.exit_code == 2
+    assert f"no prepared data in {tmp_path}/none" in one_line(elsewhere.stderr)

@@ -222,3 +222,12 @@ def test_length_study_driver_writes_the_report(tmp_path: Path) -> None:
         assert row in text
     assert "## BLEU by source length" in text and "## chrF by source length" in text
     assert "*sentences*" in text
+
+
+def test_length_study_driver_refuses_a_study_without_its_baseline(tmp_path: Path) -> None:
+    cmd = [sys.executable, str(ROOT / "scripts" / "length_study.py"), "--systems", "bahdanau"]
+    cmd += ["--work", str(tmp_path / "w")]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "--systems must include the baseline 'encdec'" in done.stderr
+    assert not (tmp_path / "w").exists()
