@@ -17,12 +17,16 @@ runs/<name>/
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO, cast
+
+from nmtkit.errors import UserError
 
 SPLITS = ("train", "valid", "test")
 SIDES = ("src", "tgt")
@@ -91,23 +95,111 @@ class DataPaths:
         return self.root / "shards" / f"{split}.{side}"
 
 
+class WriteError(UserError):
+    """A file could not be written (disk full, quota, permissions); the old one is intact."""
+
+
 def atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
     """Write a file so that readers see the old content or the new, never a partial one:
-    `write` fills a temporary file in the same directory, which is flushed to disk and renamed
-    over `path`. On any error the temporary file is removed and `path` is untouched."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    `write` fills a temporary file in the same directory (`.NAME.*.tmp`), which is flushed to
+    disk and renamed over `path`. On any error the temporary file is removed and `path` is
+    untouched; an operating-system error (disk full, ...) becomes a WriteError naming `path`."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise write_error(path, exc) from None
     try:
         with os.fdopen(fd, "wb") as f:
-            write(f)
+            writer = _ErrorRecorder(f)
+            try:
+                write(cast(BinaryIO, writer))
+            except Exception:
+                if writer.error is not None:  # e.g. torch.save turns ENOSPC into RuntimeError
+                    raise writer.error from None
+                raise
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise write_error(path, exc) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
+class _ErrorRecorder:
+    """A binary file whose failed writes are remembered: libraries that write through a file
+    object (torch.save) may report the OSError as something else, losing "disk full"."""
+
+    def __init__(self, f: BinaryIO) -> None:
+        self.f = f
+        self.error: OSError | None = None
+
+    def write(self, data: bytes) -> int:
+        try:
+            return self.f.write(data)
+        except OSError as exc:
+            self.error = exc
+            raise
+
+    def __getattr__(self, name: str) -> Any:  # tell, seek, ... as the file has them
+        return getattr(self.f, name)
+
+
+def write_error(path: Path, exc: OSError) -> WriteError:
+    """`could not write PATH: No space left on device (ENOSPC); ...`, one paragraph."""
+    name = errno.errorcode.get(exc.errno or 0, "")
+    reason = f"{exc.strerror or exc}" + (f" ({name})" if name else "")
+    kept = "the previous version is intact" if path.exists() else "nothing was written"
+    return WriteError(f"could not write {path}: {reason}; {kept}")
+
+
+def sweep_temporaries(folder: Path) -> list[Path]:
+    """Remove the `.NAME.*.tmp` files that a killed process left in `folder`; returns them.
+    Only call this while holding the run's lock (nobody else is writing there)."""
+    found = sorted(folder.glob(".*.tmp")) if folder.is_dir() else []
+    for path in found:
+        path.unlink(missing_ok=True)
+    return found
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     """`atomic_write` of UTF-8 text."""
     atomic_write(path, lambda f: f.write(text.encode("utf-8")))
+
+
+@contextmanager
+def run_lock(root: Path, command: str) -> Iterator[None]:
+    """Hold an exclusive lock on `root/.lock` while `command` works in the run directory, so
+    that a second process started on the same run is refused instead of interleaving its
+    checkpoints with ours. The kernel releases the lock when the process dies, however it
+    dies (no stale locks after SIGKILL). Where `fcntl` does not exist (Windows), no lock."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        handle = open(root / ".lock", "a+", encoding="utf-8")  # noqa: SIM115 - held until exit
+    except OSError as exc:
+        raise write_error(root / ".lock", exc) from None
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise UserError(
+                f"{root} is in use: `{holder}` holds {root / '.lock'}; wait for it to finish, "
+                "stop it, or give this run another run_dir"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"nmtkit {command} (pid {os.getpid()})\n")
+        handle.flush()
+        yield
+    finally:
+        handle.close()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import random
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pytest
@@ -75,13 +77,17 @@ def test_failed_write_keeps_the_previous_checkpoint(
     path = tmp_path / "last.pt"
     save_checkpoint(path, {"step": 1})
 
-    def disk_full(*args: object, **kwargs: object) -> None:
-        raise OSError(28, "No space left on device")
+    def disk_full(obj: object, f: BinaryIO) -> None:  # the disk fills half way through
+        f.write(b"\0" * 1000)
+        raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(torch, "save", disk_full)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(CheckpointError) as failure:
         save_checkpoint(path, {"step": 2})
     monkeypatch.undo()
+    message = str(failure.value)
+    assert f"could not write {path}: No space left on device (ENOSPC)" in message
+    assert "the previous version is intact" in message and "\n" not in message
     assert load_checkpoint(path)["step"] == 1
     assert not list(tmp_path.glob(".*.tmp"))
 

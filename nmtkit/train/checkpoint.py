@@ -8,7 +8,8 @@ A checkpoint is one `torch.save`d dict of tensors and plain Python values:
 
 It is written to a temporary file in the same directory, flushed to disk and renamed over the
 old one, so a crash at any moment leaves the previous checkpoint or the new one, never half of
-one. It is loaded with `weights_only=True`: a file that would run code when unpickled is refused.
+one; a write that fails (disk full) is a CheckpointError and leaves the previous file. It is
+loaded with `weights_only=True`: a file that would run code when unpickled is refused.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import numpy as np
 import torch
 
 from nmtkit.errors import UserError
-from nmtkit.paths import atomic_write, atomic_write_text
+from nmtkit.paths import WriteError, atomic_write, atomic_write_text, write_error
 
 FORMAT_VERSION = 1
 KIND = "nmtkit-checkpoint"
@@ -36,10 +37,17 @@ class CheckpointError(UserError):
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
-    """Write `payload` to `path` atomically (temporary file, fsync, rename)."""
+    """Write `payload` to `path` atomically (temporary file, fsync, rename). A failed write
+    (disk full, ...) is a CheckpointError and leaves the previous file at `path` as it was."""
     path = Path(path)
     payload = {"format_version": FORMAT_VERSION, "kind": KIND, **payload}
-    atomic_write(path, lambda f: torch.save(payload, f))
+    try:
+        atomic_write(path, lambda f: torch.save(payload, f))
+    except WriteError as exc:
+        raise CheckpointError(
+            f"{exc}. Free some space (or fix the folder) and run the same command again: "
+            "training continues from the last checkpoint that was written"
+        ) from None
     _fsync_dir(path.parent)
 
 
@@ -128,11 +136,19 @@ class CheckpointKeeper:
     ) -> None:
         """Write last.pt; with a validation `value`, also the step file, best.pt and pruning."""
         save_checkpoint(self.last, payload)
-        if value is None:
-            return
-        if best:
-            link_or_copy(self.last, self.folder / "best.pt")
-        link_or_copy(self.last, self.folder / f"step-{step:07d}.pt")
+        if value is not None:
+            self.finish(step=step, value=value, best=best)
+
+    def finish(self, *, step: int, value: float, best: bool) -> None:
+        """What follows writing a validated last.pt: link best.pt and the step file, prune.
+
+        Idempotent, so a resumed run calls it again for its last.pt: a process killed between
+        writing last.pt and linking leaves the same files as one that was not."""
+        names = ["best.pt"] if best else []
+        for name in [*names, f"step-{step:07d}.pt"]:
+            target = self.folder / name
+            if not (target.exists() and os.path.samefile(self.last, target)):  # not yet done
+                link_or_copy(self.last, target)
         self._prune(f"step-{step:07d}.pt", value)
 
     def _prune(self, name: str, value: float) -> None:
@@ -155,10 +171,14 @@ def link_or_copy(src: Path, dst: Path) -> None:
     tmp = dst.with_name(f".{dst.name}.tmp")
     tmp.unlink(missing_ok=True)
     try:
-        os.link(src, tmp)
-    except OSError:
-        shutil.copyfile(src, tmp)
-    os.replace(tmp, dst)
+        try:
+            os.link(src, tmp)
+        except OSError:
+            shutil.copyfile(src, tmp)
+        os.replace(tmp, dst)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise CheckpointError(str(write_error(dst, exc))) from None
 
 
 # ------------------------------------------------------------------------------- averaging

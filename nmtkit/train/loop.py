@@ -10,7 +10,10 @@ best value of `early_stopping.metric`, and the best `keep_checkpoints` are kept 
 over resumes), when early stopping runs out of patience, on SIGINT/SIGTERM (after saving
 `last.pt`), or when the loss is not finite several updates in a row (nothing is saved then).
 On the CPU, an interrupted and resumed run ends with exactly the parameters and metrics log of
-an uninterrupted one.
+an uninterrupted one, also after SIGKILL at any moment (tests/test_interruption.py): a resumed
+run removes unfinished temporary files, redoes the links of its last.pt and drops log records
+written after it. While training, the run directory is locked (`RUN_DIR/.lock`): a second
+`nmtkit train` on the same run is refused.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from nmtkit.data.tokenizer import PAD_ID
 from nmtkit.device import autocast_for, pick_device
 from nmtkit.errors import UserError
 from nmtkit.models import Seq2Seq, build_model
-from nmtkit.paths import RunPaths, atomic_write_text
+from nmtkit.paths import RunPaths, atomic_write_text, run_lock, sweep_temporaries
 from nmtkit.recipe import Recipe
 from nmtkit.train import checkpoint as ckpt
 from nmtkit.train.loss import token_loss
@@ -55,6 +58,7 @@ class TrainState:
     bad_validations: int = 0
     nan_skipped: int = 0
     last_valid_step: int = 0
+    last_valid_value: float | None = None  # the metric at last_valid_step
 
 
 @dataclass
@@ -91,7 +95,15 @@ class _Run:
 
 def train(recipe: Recipe, *, restart: bool = False) -> TrainResult:
     """Train the recipe's model on its prepared data (see the module docstring)."""
+    with run_lock(recipe.run_path, "train"):
+        return _train(recipe, restart=restart)
+
+
+def _train(recipe: Recipe, *, restart: bool) -> TrainResult:
     run = _setup(recipe)
+    for folder in (run.paths.root, run.paths.checkpoints, run.paths.logs):
+        for stale in sweep_temporaries(folder):  # a killed run's unfinished writes
+            console.info(f"removed {stale.name}, an unfinished write of an interrupted run")
     if restart:
         run.keeper.clear()
         run.log.path.unlink(missing_ok=True)
@@ -263,8 +275,9 @@ def _validate(run: _Run) -> None:
     else:
         state.bad_validations += 1
     run.schedule.observe(value)
-    state.last_valid_step = state.step
-    run.keeper.save(_payload(run), step=state.step, value=value, best=improved)
+    state.last_valid_step, state.last_valid_value = state.step, value
+    # The record goes first: if the process dies before the checkpoint is whole, the resumed
+    # run drops it with the other records after its checkpoint and writes it again.
     run.log.write(
         {
             "kind": "valid",
@@ -278,6 +291,7 @@ def _validate(run: _Run) -> None:
             "samples": result.samples,
         }
     )
+    run.keeper.save(_payload(run), step=state.step, value=value, best=improved)
     mark = "[green]new best[/]" if improved else f"no improvement ({state.bad_validations})"
     console.info(
         f"valid @ {state.step}: loss {result.loss:.3f}  ppl {result.ppl:.2f}  "
@@ -385,6 +399,9 @@ def _resume(run: _Run) -> None:
     ckpt.set_rng_state(payload["rng"])
     run.state = TrainState(**payload["state"])
     s = run.state
+    if s.last_valid_step == s.step and s.last_valid_value is not None:
+        # Killed after writing last.pt but before linking best.pt / the step file? Redo that.
+        run.keeper.finish(step=s.step, value=s.last_valid_value, best=s.best_step == s.step)
     console.info(
         f"resuming from {path}: step {s.step}, epoch {run.sampler.epoch} (batch "
         f"{run.sampler.position}), best {run.recipe.train.early_stopping.metric} "

@@ -16,7 +16,7 @@ import torch
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn
 
 from nmtkit import console
-from nmtkit.paths import atomic_write_text
+from nmtkit.paths import atomic_write_text, write_error
 
 BAR_EVERY = 10  # updates between progress-bar refreshes (each costs a host sync)
 
@@ -71,15 +71,25 @@ class MetricsLog:
         self.path.parent.mkdir(parents=True, exist_ok=True)
 
     def write(self, record: dict[str, Any]) -> None:
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record, ensure_ascii=False) + "\n")
+        try:
+            with open(self.path, "a", encoding="utf-8") as f:
+                f.write(json.dumps(record, ensure_ascii=False) + "\n")
+        except OSError as exc:
+            raise write_error(self.path, exc) from None
 
     def truncate_after(self, step: int) -> None:
-        """Drop records past `step`: written after the checkpoint that is being resumed."""
+        """Drop records past `step` (written after the checkpoint that is being resumed) and
+        a last line cut short by a killed process."""
         if not self.path.exists():
             return
-        lines = self.path.read_text(encoding="utf-8").splitlines()
-        kept = [line for line in lines if line.strip() and json.loads(line)["step"] <= step]
+        kept = []
+        for line in self.path.read_text(encoding="utf-8").splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # torn by a kill in mid-write; the resumed run writes it again
+            if record["step"] <= step:
+                kept.append(line)
         atomic_write_text(self.path, "".join(line + "\n" for line in kept))
 
 
