@@ -33,9 +33,10 @@ class RecipeError(UserError):
 
 
 class Section(BaseModel):
-    """Base of every recipe section: unknown keys are errors; assignments are validated."""
+    """Base of every recipe section: unknown keys are errors; assignments are validated;
+    numbers must be finite (`.inf` or `.nan` would pass every range check)."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 # ---------------------------------------------------------------------------------------- data
@@ -105,6 +106,7 @@ class HfSource(Section):
 
 
 SOURCE_TYPES = ("synthetic", "files", "tsv", "jsonl", "hf")
+MAX_LEN_RATIO = 10.0  # decode.max_len_ratio / --max-len-ratio: longest output, per source token
 
 
 class SourceConfig(Section):
@@ -274,7 +276,7 @@ class TrainConfig(Section):
 class DecodeConfig(Section):
     beam_size: int = Field(5, ge=1)
     alpha: float = Field(1.0, ge=0.0, description="GNMT length penalty exponent")
-    max_len_ratio: float = Field(2.0, gt=0.0)
+    max_len_ratio: float = Field(2.0, gt=0.0, le=MAX_LEN_RATIO)
     batch_tokens: int = Field(8000, ge=1, description="source tokens per batch, padding included")
     max_src_tokens: int = Field(
         400, ge=2, description="longer inputs are truncated to this many pieces (EOS included)"
@@ -425,7 +427,7 @@ def _describe(err: Any, lines: dict[tuple[str, ...], int], overridden: set[str])
     dotted = ".".join(loc)
     if not dotted:
         where = "recipe"
-    elif dotted in overridden:
+    elif dotted in overridden or (loc not in lines and _set_by_override(dotted, overridden)):
         where = f"--set {dotted}"
     else:
         line = _nearest_line(lines, loc)
@@ -440,12 +442,18 @@ def _describe(err: Any, lines: dict[tuple[str, ...], int], overridden: set[str])
     return f"{where}: {message}{got}."
 
 
+def _set_by_override(dotted: str, overridden: set[str]) -> bool:
+    """Whether an override wrote `dotted`: a key inside it (`--set train.early_stopping.x.y=1`
+    makes the unknown section `x`) or a section around it (`--set model={hiden: 1}`)."""
+    return any(key.startswith(f"{dotted}.") or dotted.startswith(f"{key}.") for key in overridden)
+
+
 def _suggestion(loc: tuple[str, ...]) -> str:
     known = _fields_at(loc[:-1])
     if not known:
         return ""
     close = difflib.get_close_matches(loc[-1], known, n=1, cutoff=0.6)
-    hint = f"; did you mean `{close[0]}`?" if close else ""
+    hint = f"; did you mean `{close[0]}`?" if close else "."
     return f"{hint} Known keys here: {', '.join(known)}"
 
 

@@ -33,9 +33,9 @@ import torch
 from nmtkit.data.batching import make_batches, pad
 from nmtkit.data.tokenizer import EOS_ID, Tokenizer
 from nmtkit.device import autocast_for, pick_device
-from nmtkit.errors import UserError
+from nmtkit.errors import UserError, terminate_as_interrupt
 from nmtkit.models import Seq2Seq, build_model
-from nmtkit.recipe import DecodeConfig, Recipe, load_recipe, parse_recipe
+from nmtkit.recipe import MAX_LEN_RATIO, DecodeConfig, Recipe, load_recipe, parse_recipe
 from nmtkit.search.beam import beam_search
 from nmtkit.search.greedy import greedy_hypotheses
 from nmtkit.search.hypothesis import Hypothesis
@@ -70,8 +70,10 @@ class DecodeOptions:
 
     def check(self) -> None:
         """Option combinations that cannot work, as UserErrors naming the option."""
-        if self.beam_size < 1 or self.batch_tokens < 1 or self.max_len_ratio <= 0:
-            raise UserError("--beam and --batch-tokens must be at least 1, --max-len-ratio > 0")
+        if self.beam_size < 1 or self.batch_tokens < 1:
+            raise UserError("--beam and --batch-tokens must be at least 1")
+        if not 0 < self.max_len_ratio <= MAX_LEN_RATIO:  # also refuses nan
+            raise UserError(f"--max-len-ratio must be above 0 and at most {MAX_LEN_RATIO:g}")
         if self.max_src_tokens < 2:
             raise UserError("--max-src-tokens must be at least 2 (one piece and the EOS)")
         if self.greedy and self.nbest > 1:
@@ -394,11 +396,21 @@ def translate_file(
             window=window,
         )
         out = _open_output(stack, output_path)
-        for result in results:
-            out.write(format_translation(result, fmt) + "\n")
-            stats.lines += 1
-            stats.target_tokens += len(result.hyps[0].tokens) + 1 if result.hyps else 0
-        out.flush()
+        stack.enter_context(terminate_as_interrupt())
+        try:
+            for result in results:
+                out.write(format_translation(result, fmt) + "\n")
+                stats.lines += 1
+                stats.target_tokens += len(result.hyps[0].tokens) + 1 if result.hyps else 0
+            out.flush()
+        except KeyboardInterrupt:
+            if output_path is not None:
+                out.flush()
+                console.info(
+                    f"interrupted after {stats.lines:,} lines; they are in "
+                    f"{_partial(output_path)} ({output_path} is written only by a complete run)"
+                )
+            raise
     if output_path is not None:
         os.replace(_partial(output_path), output_path)
     stats.seconds = time.perf_counter() - start

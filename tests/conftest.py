@@ -82,9 +82,10 @@ def toy_run_recipe(
     return path
 
 
-def run_cli(*args: str) -> Result:
-    """Invoke `nmtkit ARGS` in-process; result.stdout and result.stderr are separate."""
-    return CliRunner().invoke(app, [str(a) for a in args])
+def run_cli(*args: str, input: str | bytes | None = None) -> Result:
+    """Invoke `nmtkit ARGS` in-process, `input` as stdin (bytes reach `sys.stdin.buffer` as
+    they are); result.stdout and result.stderr are separate."""
+    return CliRunner().invoke(app, [str(a) for a in args], input=input)
 
 
 def one_line(text: str) -> str:

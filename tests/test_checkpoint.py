@@ -21,9 +21,14 @@ from nmtkit.train.checkpoint import (
 )
 
 
+def plain(**values: object) -> dict[str, object]:
+    """A payload with the parts every checkpoint has (model, recipe, tokenizer), and more."""
+    return {"model": {}, "recipe": "", "tokenizer": {}, **values}
+
+
 def test_round_trip_with_bytes_and_rng(tmp_path: Path) -> None:
     state = rng_state()
-    save_checkpoint(tmp_path / "c.pt", {"step": 7, "w": torch.arange(3), "tok": b"\x00spm"})
+    save_checkpoint(tmp_path / "c.pt", plain(step=7, w=torch.arange(3), tok=b"\x00spm"))
     payload = load_checkpoint(tmp_path / "c.pt")
     assert payload["step"] == 7 and payload["tok"] == b"\x00spm"
     assert torch.equal(payload["w"], torch.arange(3))
@@ -47,6 +52,8 @@ class Evil:
         ("code", "was refused"),
         ("newer", "newer than this nmtkit reads"),
         ("foreign", "not an nmtkit checkpoint"),
+        ("empty", r"is not a readable checkpoint \(truncated or not a checkpoint: EOFError\)"),
+        ("damaged", "is damaged: recipe missing or of the wrong type"),
     ],
 )
 def test_bad_checkpoints(tmp_path: Path, content: str, expected: str) -> None:
@@ -58,6 +65,10 @@ def test_bad_checkpoints(tmp_path: Path, content: str, expected: str) -> None:
         path.write_bytes(b"not a checkpoint at all")
     elif content == "code":
         torch.save({"x": Evil()}, path)
+    elif content == "empty":
+        path.write_bytes(b"")
+    elif content == "damaged":
+        save_checkpoint(path, plain(recipe=None))
     elif content == "newer":
         torch.save({"kind": "nmtkit-checkpoint", "format_version": 99}, path)
     else:
@@ -75,7 +86,7 @@ def test_failed_write_keeps_the_previous_checkpoint(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = tmp_path / "last.pt"
-    save_checkpoint(path, {"step": 1})
+    save_checkpoint(path, plain(step=1))
 
     def disk_full(obj: object, f: BinaryIO) -> None:  # the disk fills half way through
         f.write(b"\0" * 1000)
@@ -83,7 +94,7 @@ def test_failed_write_keeps_the_previous_checkpoint(
 
     monkeypatch.setattr(torch, "save", disk_full)
     with pytest.raises(CheckpointError) as failure:
-        save_checkpoint(path, {"step": 2})
+        save_checkpoint(path, plain(step=2))
     monkeypatch.undo()
     message = str(failure.value)
     assert f"could not write {path}: No space left on device (ENOSPC)" in message
@@ -98,13 +109,13 @@ def test_keeper_keeps_best_n_and_links_best(tmp_path: Path) -> None:
     for step, bleu in ((10, 5.0), (20, 9.0), (30, 7.0), (40, 8.0)):
         improved = best is None or bleu > best
         best = bleu if improved else best
-        keeper.save({"step": step}, step=step, value=bleu, best=improved)
+        keeper.save(plain(step=step), step=step, value=bleu, best=improved)
     assert sorted(p.name for p in tmp_path.glob("step-*.pt")) == [
         "step-0000020.pt",
         "step-0000040.pt",
     ]
     assert load_checkpoint(tmp_path / "best.pt")["step"] == 20
     assert load_checkpoint(tmp_path / "last.pt")["step"] == 40
-    keeper.save({"step": 41}, step=41)  # last only
+    keeper.save(plain(step=41), step=41)  # last only
     assert load_checkpoint(tmp_path / "last.pt")["step"] == 41
     assert load_checkpoint(tmp_path / "step-0000040.pt")["step"] == 40

@@ -240,6 +240,9 @@ def test_cli_truncates_an_overlong_line_with_a_warning(trained: Path, tmp_path: 
         (["--attention"], "--attention needs --format jsonl"),
         (["--format", "xml"], "--format must be one of text, tsv, jsonl"),
         (["--device", "cuda"], "no CUDA GPU"),
+        (["--max-len-ratio", "nan"], "--max-len-ratio must be above 0 and at most 10"),
+        (["--max-len-ratio", "inf"], "--max-len-ratio must be above 0 and at most 10"),
+        (["--max-len-ratio", "0"], "--max-len-ratio must be above 0 and at most 10"),
     ],
 )
 def test_cli_errors(trained: Path, tmp_path: Path, args: list[str], message: str) -> None:

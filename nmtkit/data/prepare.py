@@ -29,11 +29,17 @@ from rich.progress import Progress
 from nmtkit import __version__, console
 from nmtkit.data.clean import RULES, CleanStats, clean_pairs
 from nmtkit.data.shards import Shard, ShardWriter, token_dtype
-from nmtkit.data.sources import available_splits, file_stamp, input_files, iter_pairs
+from nmtkit.data.sources import (
+    available_splits,
+    describe_split,
+    file_stamp,
+    input_files,
+    iter_pairs,
+)
 from nmtkit.data.tokenizer import Tokenizer, train_sentencepiece
 from nmtkit.errors import UserError
 from nmtkit.paths import SIDES, DataPaths, RunPaths, atomic_write_text
-from nmtkit.recipe import Recipe
+from nmtkit.recipe import DataConfig, Recipe
 
 FORMAT_VERSION = 1
 ENCODE_CHUNK = 10_000  # lines per SentencePiece batch call
@@ -73,7 +79,7 @@ def _prepare_into(recipe: Recipe, out: DataPaths, fingerprint: str) -> dict[str,
     splits = available_splits(data)
     with console.progress("pairs") as bar:
         clean = {split: _read_split(recipe, split, out, bar) for split in splits}
-    _check_not_empty(clean)
+    _check_not_empty(clean, data)
     tokenizers = _train_tokenizers(recipe, out)
     dtype = token_dtype(max(t.vocab_size for t in tokenizers.values()))
     with console.progress("lines") as bar:
@@ -156,16 +162,17 @@ class _open_pair:
             f.close()
 
 
-def _check_not_empty(clean: dict[str, CleanStats]) -> None:
+def _check_not_empty(clean: dict[str, CleanStats], data: DataConfig) -> None:
     for split, stats in clean.items():
         if stats.kept:
             continue
+        where = describe_split(data, split)
         if not stats.read:
-            raise UserError(f"the {split} split of the corpus is empty: the source gave no pairs")
+            raise UserError(f"the {split} split of the corpus is empty: {where} gave no pairs")
         dropped = ", ".join(f"{rule} {n}" for rule, n in stats.dropped.items() if n)
         raise UserError(
             f"the {split} split is empty after cleaning: all {stats.read} pairs were dropped "
-            f"({dropped}); relax data.clean (min_len, max_len, max_ratio) or check the corpus"
+            f"({dropped}); relax data.clean (min_len, max_len, max_ratio) or check {where}"
         )
 
 

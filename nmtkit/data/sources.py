@@ -66,6 +66,19 @@ def iter_pairs(data: DataConfig, split: str) -> Iterator[Pair]:
     return read_hf(source.hf, split, data.src_lang, data.tgt_lang)
 
 
+def describe_split(data: DataConfig, split: str) -> str:
+    """Where one split's pairs come from, for messages: its file(s), or the dataset and split."""
+    source = data.source
+    if source.files is not None:
+        files = getattr(source.files, split)
+        return f"{files.src} and {files.tgt}"
+    if source.tsv is not None or source.jsonl is not None:
+        return str(getattr(source.tsv or source.jsonl, split))
+    if source.hf is not None:
+        return f"{source.hf.name} split {getattr(source.hf.splits, split)!r}"
+    return "the synthetic generator"
+
+
 def input_files(data: DataConfig) -> list[Path]:
     """The local files a source reads (their size and mtime decide whether prepare reruns)."""
     source = data.source

@@ -80,6 +80,13 @@ def train_sentencepiece(
                 f"can make at most {limit} pieces from it. Lower it, e.g. "
                 f"--set tokenizer.vocab_size={limit}"
             ) from None
+        if "smaller than required_chars" in message:  # "... required_chars. 30 vs 32. ..."
+            needed = message.split(" vs ", 1)[-1].split(".", 1)[0].strip()
+            raise UserError(
+                f"tokenizer.vocab_size={vocab_size} is too small for this corpus: its characters "
+                f"and the special pieces need {needed}. Raise it, e.g. "
+                f"--set tokenizer.vocab_size={needed}, or lower tokenizer.character_coverage"
+            ) from None
         raise
     return model_prefix.with_name(model_prefix.name + ".model")
 

@@ -30,6 +30,8 @@ from nmtkit.paths import WriteError, atomic_write, atomic_write_text, write_erro
 
 FORMAT_VERSION = 1
 KIND = "nmtkit-checkpoint"
+CONTENTS = {"model": dict, "recipe": str, "tokenizer": dict}  # in every checkpoint, of these types
+TRAINING_STATE = ("state", "optimizer", "schedule", "scaler", "sampler", "log_window", "rng")
 
 
 class CheckpointError(UserError):
@@ -73,7 +75,9 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
-        if "Unsupported global" in str(exc):  # a callable or class: running it could do anything
+        # "Unsupported global" / "unsupported GLOBAL posix.system ... blocked": a callable or a
+        # class, and calling it could do anything.
+        if "global" in str(exc).lower():
             raise CheckpointError(
                 f"{path} was refused: it holds objects other than tensors and plain values, and "
                 "loading it could run code; nmtkit only opens plain checkpoints (weights_only)"
@@ -82,15 +86,23 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
     except Exception as exc:  # torch raises many kinds (RuntimeError, KeyError, ...) for junk
         raise CheckpointError(
             f"{path} is not a readable checkpoint (truncated or not a checkpoint: "
-            f"{str(exc).splitlines()[0][:120]})"
+            f"{(str(exc).splitlines() or [type(exc).__name__])[0][:120]})"
         ) from None
     if not isinstance(payload, dict) or payload.get("kind") != KIND:
         raise CheckpointError(f"{path} is a PyTorch file but not an nmtkit checkpoint")
     version = payload.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if not isinstance(version, int):
+        raise CheckpointError(f"{path} is damaged: it has no checkpoint format version")
+    if version > FORMAT_VERSION:
         raise CheckpointError(
             f"{path} has checkpoint format {version}, newer than this nmtkit reads "
             f"({FORMAT_VERSION}); upgrade nmtkit"
+        )
+    wrong = [key for key, kind in CONTENTS.items() if not isinstance(payload.get(key), kind)]
+    if wrong:
+        raise CheckpointError(
+            f"{path} is damaged: {', '.join(wrong)} missing or of the wrong type "
+            f"(expected {', '.join(CONTENTS[k].__name__ for k in wrong)})"
         )
     return payload
 

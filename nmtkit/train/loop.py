@@ -368,6 +368,12 @@ def _resume(run: _Run) -> None:
     """Restore every part from last.pt; model and tokenizer must be the ones it was trained on."""
     path = run.keeper.last
     payload = ckpt.load_checkpoint(path, map_location=run.device)
+    missing = [key for key in ckpt.TRAINING_STATE if key not in payload]
+    if missing:
+        raise UserError(
+            f"{path} cannot be resumed: it holds no training state ({', '.join(missing)}); an "
+            "averaged checkpoint is for translating only. Use --restart to start over"
+        )
     saved = Recipe.model_validate(yaml.safe_load(payload["recipe"]))
     if saved.model != run.recipe.model:
         raise UserError(
