@@ -87,6 +87,6 @@ def user_errors() -> Iterator[None]:
         message = " ".join(str(exc).split())  # one paragraph, whatever the message held
         err_console.print(Text("error: ", style="bold red") + Text(message), soft_wrap=True)
         raise typer.Exit(code=exc.exit_code) from None
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         err_console.print("[yellow]interrupted[/]")
-        sys.exit(130)
+        sys.exit(getattr(exc, "exit_code", 130))

@@ -29,7 +29,7 @@ import pytest
 import torch
 
 from nmtkit.train.checkpoint import load_checkpoint
-from tests.conftest import one_line, run_cli
+from tests.conftest import one_line, run_cli, toy_pairs, write_lines
 from tests.test_train import copy_run, log_records, prepared_run
 
 __all__ = ["prepared_run"]  # the fixture, shared with test_train
@@ -267,3 +267,46 @@ def test_a_second_trainer_on_the_same_run_is_refused(prepared_run: Path, tmp_pat
     )
     # The lock goes with the process, however it ends: the next start is not refused.
     assert run_cli("train", recipe, *SETTINGS).exit_code == 0
+
+
+# ------------------------------------------------------------------------------ translate
+
+
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT])
+def test_interrupted_translate_leaves_only_a_partial_file(
+    uninterrupted: Path, tmp_path: Path, signum: int
+) -> None:
+    """Killed mid-file: no file under the final name; what was written is in NAME.partial,
+    and with SIGTERM/SIGINT those are whole lines, the first lines of the full translation."""
+    lines = [p[0] for p in toy_pairs(3 * 4096, seed=5, max_words=8)]
+    source = write_lines(tmp_path / "in.txt", lines)
+    output = tmp_path / "out.txt"
+    partial = tmp_path / "out.txt.partial"
+    cmd = [sys.executable, "-m", "nmtkit", "translate", "-m", str(uninterrupted), "--greedy"]
+    cmd += ["-i", str(source), "-o", str(output)]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while proc.poll() is None and time.time() < deadline:
+        if partial.exists() and partial.stat().st_size:
+            break
+        time.sleep(0.002)
+    proc.send_signal(signum)
+    _, stderr = proc.communicate(timeout=120)
+    if proc.returncode == 0:
+        pytest.skip("translate finished before the signal arrived")
+    assert not output.exists()
+    written = partial.read_text(encoding="utf-8")
+    assert 0 < written.count("\n") < len(lines)
+    if signum == signal.SIGKILL:
+        assert proc.returncode == -signal.SIGKILL
+        return
+    assert proc.returncode == 128 + signum
+    done = written.count("\n")
+    assert written.endswith("\n")  # whole lines only
+    assert f"interrupted after {done:,} lines; they are in {partial}" in one_line(stderr)
+    assert "Traceback" not in stderr
+    head = write_lines(tmp_path / "head.txt", lines[:300])
+    whole = run_cli("translate", "-m", uninterrupted, "--greedy", "-i", head)
+    assert whole.exit_code == 0
+    assert written.splitlines()[:300] == whole.stdout.splitlines()
