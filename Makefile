@@ -1,7 +1,7 @@
 # nmtkit — every target installs what it needs into .venv first.
 #   make demo                  the whole pipeline on the built-in English->German corpus:
 #                              prepare, train, translate the test split, BLEU by length (runs/demo)
-#   make test                  fast test suite (CPU)
+#   make test                  fast test suite (CPU); make test-all adds the slow tests
 #   make length-study          BLEU by source length, with and without attention -> docs/length-study.md
 #   make run RECIPE=path       prepare, train and evaluate any recipe
 #   make multi30k-en-de | iwslt2017-de-en | wmt14-en-de-luong   the real-corpus recipes (need the hub)
@@ -18,11 +18,11 @@ RECIPE ?= recipes/demo.yaml
 LENGTH_STUDY_STEPS ?=
 REAL_CORPORA := multi30k-en-de iwslt2017-de-en wmt14-en-de-luong
 
-.PHONY: install demo run prepare train test test-all check lint typecheck bench clean help \
+.PHONY: install demo run prepare train test test-slow test-all check lint typecheck bench clean help \
 	length-study $(REAL_CORPORA)
 
 help:
-	@echo "targets: install demo run RECIPE=path length-study $(REAL_CORPORA) test test-all check bench clean"
+	@echo "targets: install demo run RECIPE=path length-study $(REAL_CORPORA) test test-slow test-all check bench clean"
 
 install: $(STAMP)
 
@@ -57,6 +57,11 @@ train: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# The slow tests (marked @pytest.mark.slow: many random kills, 200k-line translate load):
+# test-all = test + test-slow.
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -m slow
 
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -m ""

@@ -27,6 +27,7 @@ import torch
 import yaml
 from typer.testing import Result
 
+from nmtkit.train.checkpoint import TRANSLATION_KEYS
 from tests.conftest import one_line, run_cli, toy_pairs, toy_run_recipe, write_lines
 
 REPO = Path(__file__).resolve().parents[1]
@@ -517,9 +518,15 @@ def write_bad_checkpoint(kind: str, path: Path, good: Path) -> None:
         path.write_text("this is not a checkpoint\n", encoding="utf-8")
     elif kind == "tensor":
         torch.save(torch.zeros(3), path)
-    elif kind == "newer":
+    elif kind in ("newer", "damaged", "averaged"):
         payload = torch.load(good, weights_only=True)
-        payload["format_version"] = 99
+        if kind == "newer":
+            payload["format_version"] = 99
+        elif kind == "damaged":
+            payload["recipe"] = None
+        else:  # what `nmtkit average` writes: weights to translate with, no training state
+            payload = {k: payload[k] for k in ("kind", "format_version", *TRANSLATION_KEYS)}
+            payload["model"] = torch.load(good, weights_only=True)["model"]
         torch.save(payload, path)
     else:
         code = {"os.system": RunsShell(marker), "print": Prints(), "instance": Touches(marker)}
@@ -532,6 +539,7 @@ BAD_CHECKPOINTS = [
     pytest.param("text", "is not a readable checkpoint", id="text"),
     pytest.param("tensor", "is a PyTorch file but not an nmtkit checkpoint", id="tensor"),
     pytest.param("newer", "has checkpoint format 99, newer than this nmtkit reads", id="newer"),
+    pytest.param("damaged", "is damaged: recipe missing or of the wrong type", id="damaged"),
     pytest.param("os.system", "was refused", id="os.system"),
     pytest.param("print", "was refused", id="print"),
     pytest.param("instance", "was refused", id="instance"),
@@ -562,6 +570,20 @@ def test_bad_checkpoint_through_train_resume(
     before = snapshot(run)
     assert_clean_failure(run_cli("train", recipe, "--set", "train.max_steps=4"), f"{last} {needle}")
     assert snapshot(run) == before  # no checkpoint, log or recipe written
+
+
+def test_resume_from_an_averaged_checkpoint_is_refused(trained: Path, tmp_path: Path) -> None:
+    """An averaged checkpoint translates but holds no training state to resume."""
+    recipe = copy_trained(trained, tmp_path / "a")
+    run = tmp_path / "a" / "run"
+    last = run / "checkpoints" / "last.pt"
+    write_bad_checkpoint("averaged", last, trained / "run" / "checkpoints" / "last.pt")
+    before = snapshot(run)
+    result = run_cli("train", recipe, "--set", "train.max_steps=4")
+    assert_clean_failure(result, f"{last} cannot be resumed: it holds no training state")
+    assert snapshot(run) == before
+    src = write_lines(tmp_path / "in.en", ["the dog"])
+    assert run_cli("translate", "-m", last, "-i", src).exit_code == 0
 
 
 @pytest.mark.parametrize("command", ["translate", "train"])

@@ -3,7 +3,8 @@
 Properties (tested here on a real network, and in test_beam.py on a stub): beam 1 equals
 greedy; the output does not depend on the batch size or on the other sentences in the batch;
 n-best entries are distinct and sorted; the best hypothesis's score is the model's own score of
-that output. Through the CLI: one output line per input line, in order.
+that output; any lines (hypothesis: any Unicode, blank lines, any window and batch budget)
+give one translation each, in order. Through the CLI: one output line per input line.
 """
 
 from __future__ import annotations
@@ -11,12 +12,15 @@ from __future__ import annotations
 import json
 import math
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from nmtkit.data.tokenizer import BOS_ID, EOS_ID
 from nmtkit.search.hypothesis import length_penalty
@@ -109,6 +113,49 @@ def test_output_does_not_depend_on_the_batch(
             [h.tokens for h in a.hyps] == [h.tokens for h in b.hyps] == [h.tokens for h in c.hyps]
         )
         assert [h.score for h in a.hyps] == pytest.approx([h.score for h in b.hyps], abs=1e-4)
+
+
+# Lines as users have them: any Unicode (no newline inside a line), empty and whitespace-only
+# lines, and real sentences, so that some lines do run through the model.
+any_lines = st.lists(
+    st.one_of(
+        st.text(st.characters(exclude_characters="\n"), max_size=30),
+        st.sampled_from(["", " ", "\t  \u3000", "the old man sees the dog", "Katze\r", "the"]),
+    ),
+    max_size=20,
+)
+_alone: dict[tuple[str, bool], list[int]] = {}  # (line, greedy) -> tokens, translated alone
+
+
+@settings(max_examples=30, deadline=None)
+@given(lines=any_lines, window=st.integers(1, 25), budget=st.integers(1, 300), greedy=st.booleans())
+def test_any_lines_give_one_translation_each_in_order(
+    translator: Translator, lines: list[str], window: int, budget: int, greedy: bool
+) -> None:
+    """Whatever the lines, the window and the batch budget: one result per line, in input
+    order, each equal to the line translated on its own; blank lines give empty output."""
+    options = DecodeOptions(beam_size=2, greedy=greedy, batch_tokens=budget, max_len_ratio=1.0)
+    results = list(translator.translate(lines, options, window=window))
+    assert [(r.line, r.source) for r in results] == list(enumerate(lines, start=1))
+    for line, result in zip(lines, results, strict=True):
+        if (line, greedy) not in _alone:
+            (solo,) = translator.translate([line], replace(options, batch_tokens=10_000))
+            _alone[line, greedy] = solo.hyps[0].tokens if solo.hyps else []
+        assert (result.hyps[0].tokens if result.hyps else []) == _alone[line, greedy]
+        if not line.strip():
+            assert result.texts == [""]
+
+
+@settings(max_examples=12, deadline=None)
+@given(lines=any_lines, final_newline=st.booleans())
+def test_cli_any_input_bytes_give_as_many_lines(
+    trained: Path, lines: list[str], final_newline: bool
+) -> None:
+    data = "\n".join(lines) + ("\n" if final_newline and lines else "")
+    result = run_cli("translate", "-m", trained / "run", "--greedy", input=data.encode())
+    assert result.exit_code == 0, result.stderr
+    expected = data.count("\n") + (not data.endswith("\n") and data != "")
+    assert result.stdout.count("\n") == expected
 
 
 def test_nbest_is_distinct_and_sorted(translator: Translator, sources: list[str]) -> None:
