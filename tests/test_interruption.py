@@ -27,6 +27,7 @@ from typing import Any, BinaryIO
 
 import pytest
 import torch
+import yaml
 
 from nmtkit.train.checkpoint import load_checkpoint
 from tests.conftest import one_line, run_cli, toy_pairs, write_lines
@@ -310,3 +311,41 @@ def test_interrupted_translate_leaves_only_a_partial_file(
     whole = run_cli("translate", "-m", uninterrupted, "--greedy", "-i", head)
     assert whole.exit_code == 0
     assert written.splitlines()[:300] == whole.stdout.splitlines()
+
+
+# -------------------------------------------------------------------------------- prepare
+
+
+def test_prepare_killed_at_random_moments_then_rerun_gives_the_same_data(tmp_path: Path) -> None:
+    """prepare stages into data.partial/ and swaps it in whole: killed anywhere, it leaves the
+    previous state (here: no data/) and the rerun writes what an uninterrupted run writes."""
+    source = {"synthetic": {"pairs": 20_000, "valid": 100, "test": 100, "seed": 4}}
+    recipe = {"name": "p", "data": {"source": source}, "tokenizer": {"vocab_size": 300}}
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump({**recipe, "run_dir": str(tmp_path / "run")}), encoding="utf-8")
+    data = tmp_path / "run" / "data"
+    assert run_cli("prepare", path).exit_code == 0
+    whole = data.rename(tmp_path / "whole")  # the same run_dir for both: paths are in spm.model
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    rng = random.Random(7)
+    staged = []
+    for _ in range(2):
+        cmd = [sys.executable, "-m", "nmtkit", "prepare", str(path)]
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(1.5, 3.5))
+        proc.kill()
+        proc.wait()
+        assert not data.exists()  # never a half-prepared data/
+        staged.append(data.with_name("data.partial").exists())
+    assert any(staged)  # at least one kill landed while prepare was writing
+    rerun = run_cli("prepare", path)
+    assert rerun.exit_code == 0, rerun.stderr
+    assert not data.with_name("data.partial").exists()
+
+    def contents(root: Path) -> dict[str, Any]:
+        files = {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+        manifest = json.loads(files.pop("manifest.json"))
+        manifest.pop("seconds"), manifest.pop("created")  # wall clock
+        return {**files, "manifest.json": manifest}
+
+    assert contents(data) == contents(whole)
