@@ -406,9 +406,10 @@ def translate_file(
         except KeyboardInterrupt:
             if output_path is not None:
                 out.flush()
+                done = count_lines(_partial(output_path))  # the signal may fall after a write
                 console.info(
-                    f"interrupted after {stats.lines:,} lines; they are in "
-                    f"{_partial(output_path)} ({output_path} is written only by a complete run)"
+                    f"interrupted after {done:,} lines; they are in {_partial(output_path)} "
+                    f"({output_path} is written only by a complete run)"
                 )
             raise
     if output_path is not None:

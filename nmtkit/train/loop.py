@@ -117,26 +117,29 @@ def _train(recipe: Recipe, *, restart: bool) -> TrainResult:
         f"{run.device} ({cfg.precision}): {len(run.shards[0]):,} pairs, "
         f"{run.sampler.batches_per_epoch():,} batches of ≤{cfg.batch_tokens:,} tokens per epoch"
     )
-    with _StopSignals() as signals, TrainProgress(cfg.max_steps, cfg.max_time) as bar:
-        reason = _loop(run, signals, bar)
-    if signals.received:
-        run.keeper.save(_payload(run), step=run.state.step)
-        name = signal.Signals(signals.received).name
-        console.info(
-            f"stopped by {name} at step {run.state.step}; saved last.pt; "
-            "run the same command to continue"
-        )
-        reason = f"stopped by {name}"
-    else:
-        if run.state.last_valid_step != run.state.step:  # end on a validated, saved model
-            _validate(run)
-        console.info(
-            f"stopped at step {run.state.step}: {reason}; best "
-            f"{cfg.early_stopping.metric} {_fmt(run.state.best_value)} at step "
-            f"{run.state.best_step} ({run.paths.checkpoints / 'best.pt'})"
-        )
+    # A signal during the final validation and save is noted and ignored: they complete.
+    with _StopSignals() as signals:
+        with TrainProgress(cfg.max_steps, cfg.max_time) as bar:
+            reason = _loop(run, signals, bar)
+        if signals.received:
+            run.keeper.save(_payload(run), step=run.state.step)
+            name = signal.Signals(signals.received).name
+            console.info(
+                f"stopped by {name} at step {run.state.step}; saved last.pt; "
+                "run the same command to continue"
+            )
+            reason = f"stopped by {name}"
+        else:
+            if run.state.last_valid_step != run.state.step:  # end on a validated, saved model
+                _validate(run)
+            console.info(
+                f"stopped at step {run.state.step}: {reason}; best "
+                f"{cfg.early_stopping.metric} {_fmt(run.state.best_value)} at step "
+                f"{run.state.best_step} ({run.paths.checkpoints / 'best.pt'})"
+            )
     s = run.state
-    return TrainResult(s.step, reason, s.best_value, s.best_step, s.elapsed, signals.received)
+    stopped_by = signals.received if reason.startswith("stopped by") else None
+    return TrainResult(s.step, reason, s.best_value, s.best_step, s.elapsed, stopped_by)
 
 
 def _setup(recipe: Recipe) -> _Run:
