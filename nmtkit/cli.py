@@ -99,7 +99,9 @@ def train(
     changed for the continuation. Validates every `train.valid_every` updates (loss,
     perplexity, greedy BLEU/chrF), keeps `last.pt`, `best.pt` and the best
     `train.keep_checkpoints`, and logs to `RUN_DIR/logs/metrics.jsonl`. Ctrl-C (SIGINT) or
-    SIGTERM saves `last.pt` and exits.
+    SIGTERM saves `last.pt` and exits; after any kill, even SIGKILL in a checkpoint write, the
+    same command resumes from the last complete checkpoint. A second `train` on the same run
+    is refused while this one holds `RUN_DIR/.lock`.
 
     Examples:
 
