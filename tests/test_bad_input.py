@@ -16,7 +16,6 @@ import json
 import os
 import random
 import shlex
-import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -24,11 +23,11 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
 from typer.testing import Result
 
 from nmtkit.train.checkpoint import TRANSLATION_KEYS
 from tests.conftest import one_line, run_cli, toy_pairs, toy_run_recipe, write_lines
+from tests.test_train import copy_run
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -458,16 +457,6 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def copy_trained(trained: Path, dest: Path) -> Path:
-    """A copy of the trained run that a test may change; returns its recipe."""
-    shutil.copytree(trained, dest)
-    recipe = yaml.safe_load((dest / "recipe.yaml").read_text(encoding="utf-8"))
-    recipe["run_dir"] = str(dest / "run")
-    path = dest / "recipe.yaml"
-    path.write_text(yaml.safe_dump(recipe), encoding="utf-8")
-    return path
-
-
 def snapshot(folder: Path) -> dict[str, str]:
     """Every file under `folder` with a hash of its bytes."""
     return {
@@ -563,7 +552,7 @@ def test_bad_checkpoint_through_translate(
 def test_bad_checkpoint_through_train_resume(
     trained: Path, tmp_path: Path, kind: str, needle: str
 ) -> None:
-    recipe = copy_trained(trained, tmp_path / "t")
+    recipe = copy_run(trained, tmp_path / "t")
     run = tmp_path / "t" / "run"
     last = run / "checkpoints" / "last.pt"
     write_bad_checkpoint(kind, last, trained / "run" / "checkpoints" / "last.pt")
@@ -574,7 +563,7 @@ def test_bad_checkpoint_through_train_resume(
 
 def test_resume_from_an_averaged_checkpoint_is_refused(trained: Path, tmp_path: Path) -> None:
     """An averaged checkpoint translates but holds no training state to resume."""
-    recipe = copy_trained(trained, tmp_path / "a")
+    recipe = copy_run(trained, tmp_path / "a")
     run = tmp_path / "a" / "run"
     last = run / "checkpoints" / "last.pt"
     write_bad_checkpoint("averaged", last, trained / "run" / "checkpoints" / "last.pt")
@@ -591,7 +580,7 @@ def test_resume_from_an_averaged_checkpoint_is_refused(trained: Path, tmp_path: 
 def test_code_in_a_checkpoint_never_runs(
     trained: Path, tmp_path: Path, command: str, kind: str
 ) -> None:
-    recipe = copy_trained(trained, tmp_path / "t")
+    recipe = copy_run(trained, tmp_path / "t")
     last = tmp_path / "t" / "run" / "checkpoints" / "last.pt"
     write_bad_checkpoint(kind, last, trained / "run" / "checkpoints" / "last.pt")
     if command == "translate":
@@ -606,7 +595,7 @@ def test_code_in_a_checkpoint_never_runs(
 def test_resume_on_data_with_another_tokenizer(trained: Path, tmp_path: Path) -> None:
     """The changed tokenizer first fails the prepared data's fingerprint; once the data is
     prepared again with it, the checkpoint's tokenizer no longer matches the data."""
-    recipe = copy_trained(trained, tmp_path / "t")
+    recipe = copy_run(trained, tmp_path / "t")
     run = tmp_path / "t" / "run"
     checkpoints = snapshot(run / "checkpoints")
     other = ["--set", "tokenizer.vocab_size=34"]
@@ -626,7 +615,7 @@ def test_resume_on_data_with_another_tokenizer(trained: Path, tmp_path: Path) ->
 def test_evaluate_a_run_with_a_bad_checkpoint_writes_no_report(
     trained: Path, tmp_path: Path
 ) -> None:
-    copy_trained(trained, tmp_path / "t")
+    copy_run(trained, tmp_path / "t")
     run = tmp_path / "t" / "run"
     best = run / "checkpoints" / "best.pt"
     write_bad_checkpoint("truncated", best, trained / "run" / "checkpoints" / "best.pt")
