@@ -118,12 +118,14 @@ def _train(recipe: Recipe, *, restart: bool) -> TrainResult:
         f"{run.sampler.batches_per_epoch():,} batches of ≤{cfg.batch_tokens:,} tokens per epoch"
     )
     # A signal during the final validation and save is noted and ignored: they complete.
+    stopped_by = None
     with _StopSignals() as signals:
         with TrainProgress(cfg.max_steps, cfg.max_time) as bar:
             reason = _loop(run, signals, bar)
         if signals.received:
+            stopped_by = signals.received
             run.keeper.save(_payload(run), step=run.state.step)
-            name = signal.Signals(signals.received).name
+            name = signal.Signals(stopped_by).name
             console.info(
                 f"stopped by {name} at step {run.state.step}; saved last.pt; "
                 "run the same command to continue"
@@ -138,7 +140,6 @@ def _train(recipe: Recipe, *, restart: bool) -> TrainResult:
                 f"{run.state.best_step} ({run.paths.checkpoints / 'best.pt'})"
             )
     s = run.state
-    stopped_by = signals.received if reason.startswith("stopped by") else None
     return TrainResult(s.step, reason, s.best_value, s.best_step, s.elapsed, stopped_by)
 
 
