@@ -11,6 +11,7 @@ from __future__ import annotations
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 
 class UserError(Exception):
@@ -20,25 +21,49 @@ class UserError(Exception):
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM turned into an exception (see `terminate_as_interrupt`), so that cleanup code
-    runs as for Ctrl-C; the CLI exits with 128 + SIGTERM, as a killed process would."""
+    """SIGTERM turned into an exception (see `Interrupts`), so that cleanup code runs as for
+    Ctrl-C; the CLI exits with 128 + SIGTERM, as a killed process would."""
 
     exit_code = 143
 
 
-@contextmanager
-def terminate_as_interrupt() -> Iterator[None]:
-    """Within the block, SIGTERM raises Terminated (in the main thread; elsewhere a no-op)."""
+class Interrupts:
+    """While installed (a context manager), SIGINT raises KeyboardInterrupt and SIGTERM raises
+    Terminated at once, except inside `deferred()`, where the exception waits for the end of
+    the block: a line being written is finished before the interruption takes effect (a
+    signal raised inside a file write could otherwise cut it). Outside the main thread,
+    installing does nothing."""
 
-    def handle(signum: int, frame: object) -> None:
-        raise Terminated
+    def __init__(self) -> None:
+        self._old: dict[int, Any] = {}
+        self._deferring = False
+        self._pending: int | None = None
 
-    try:
-        old = signal.signal(signal.SIGTERM, handle)
-    except ValueError:  # not the main thread
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, old)
+    def _handle(self, signum: int, frame: object) -> None:
+        if self._deferring:
+            self._pending = signum
+        else:
+            raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
+
+    def __enter__(self) -> Interrupts:
+        try:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handle)
+        except ValueError:  # not the main thread
+            pass
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+    @contextmanager
+    def deferred(self) -> Iterator[None]:
+        self._deferring = True
+        try:
+            yield
+        finally:
+            self._deferring = False
+        if self._pending is not None:
+            signum, self._pending = self._pending, None
+            self._handle(signum, None)

@@ -33,7 +33,7 @@ import torch
 from nmtkit.data.batching import make_batches, pad
 from nmtkit.data.tokenizer import EOS_ID, Tokenizer
 from nmtkit.device import autocast_for, pick_device
-from nmtkit.errors import UserError, terminate_as_interrupt
+from nmtkit.errors import Interrupts, UserError
 from nmtkit.models import Seq2Seq, build_model
 from nmtkit.recipe import MAX_LEN_RATIO, DecodeConfig, Recipe, load_recipe, parse_recipe
 from nmtkit.search.beam import beam_search
@@ -396,10 +396,11 @@ def translate_file(
             window=window,
         )
         out = _open_output(stack, output_path)
-        stack.enter_context(terminate_as_interrupt())
+        interrupts = stack.enter_context(Interrupts())
         try:
             for result in results:
-                out.write(format_translation(result, fmt) + "\n")
+                with interrupts.deferred():  # whole lines only, also when interrupted
+                    out.write(format_translation(result, fmt) + "\n")
                 stats.lines += 1
                 stats.target_tokens += len(result.hyps[0].tokens) + 1 if result.hyps else 0
             out.flush()

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import settings
 from typer.testing import CliRunner, Result
 
 from nmtkit.cli import app
+
+# Property tests draw the same examples on every run by default, so that `make test` (and CI)
+# is reproducible; HYPOTHESIS_PROFILE=fuzz draws new ones each run, to search for more.
+settings.register_profile("repeatable", derandomize=True, database=None)
+settings.register_profile("fuzz")
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 EN = "the a house dog cat sees runs big small green man woman old new".split()
 DE = "das ein Haus Hund Katze sieht läuft groß klein grün Mann Frau alt neu".split()
