@@ -395,24 +395,7 @@ def translate_file(
             done=(lambda n: bar.advance(task, n)) if bar is not None else (lambda n: None),
             window=window,
         )
-        out = _open_output(stack, output_path)
-        interrupts = stack.enter_context(Interrupts())
-        try:
-            for result in results:
-                with interrupts.deferred():  # whole lines only, also when interrupted
-                    out.write(format_translation(result, fmt) + "\n")
-                stats.lines += 1
-                stats.target_tokens += len(result.hyps[0].tokens) + 1 if result.hyps else 0
-            out.flush()
-        except KeyboardInterrupt:
-            if output_path is not None:
-                out.flush()
-                done = count_lines(_partial(output_path))  # the signal may fall after a write
-                console.info(
-                    f"interrupted after {done:,} lines; they are in {_partial(output_path)} "
-                    f"({output_path} is written only by a complete run)"
-                )
-            raise
+        _write_results(results, _open_output(stack, output_path), output_path, fmt, stats)
     if output_path is not None:
         os.replace(_partial(output_path), output_path)
     stats.seconds = time.perf_counter() - start
@@ -422,6 +405,32 @@ def translate_file(
         rate = stats.lines / max(stats.seconds, 1e-9)
         console.info(f"translated {stats.lines:,} lines in {stats.seconds:.1f} s ({rate:,.1f}/s)")
     return stats
+
+
+def _write_results(
+    results: Iterable[Translation], out: Any, path: Path | None, fmt: str, stats: TranslateStats
+) -> None:
+    """Write one line per result to `out` (NAME.partial for a file `path`), counting them.
+    SIGINT/SIGTERM stop it between lines, never inside one, and say what was kept."""
+    from nmtkit import console
+
+    with Interrupts() as interrupts:
+        try:
+            for result in results:
+                with interrupts.deferred():
+                    out.write(format_translation(result, fmt) + "\n")
+                stats.lines += 1
+                stats.target_tokens += len(result.hyps[0].tokens) + 1 if result.hyps else 0
+            out.flush()
+        except KeyboardInterrupt:
+            if path is not None:
+                out.flush()
+                done = count_lines(_partial(path))  # the signal may fall after a write
+                console.info(
+                    f"interrupted after {done:,} lines; they are in {_partial(path)} "
+                    f"({path} is written only by a complete run)"
+                )
+            raise
 
 
 def _partial(path: Path) -> Path:

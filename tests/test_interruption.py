@@ -253,6 +253,15 @@ def test_a_file_size_limit_makes_the_checkpoint_write_fail_for_real(
     assert check_intact(recipe.parent / "run") == (5, False)
 
 
+def test_an_unwritable_metrics_log_is_a_clear_error(prepared_run: Path, tmp_path: Path) -> None:
+    recipe = copy_run(prepared_run, tmp_path / "log")
+    log = recipe.parent / "run" / "logs" / "metrics.jsonl"
+    log.mkdir(parents=True)  # a folder where the log file should be: every append fails
+    result = run_cli("train", recipe, *SETTINGS)
+    assert result.exit_code == 2 and "Traceback" not in result.stderr
+    assert f"could not write {log}: Is a directory (EISDIR)" in one_line(result.stderr)
+
+
 def test_a_second_trainer_on_the_same_run_is_refused(prepared_run: Path, tmp_path: Path) -> None:
     recipe = copy_run(prepared_run, tmp_path / "two")
     first = start(recipe)

@@ -82,8 +82,12 @@ class MetricsLog:
         a last line cut short by a killed process."""
         if not self.path.exists():
             return
+        try:
+            lines = self.path.read_text(encoding="utf-8").splitlines()
+        except OSError as exc:  # it is about to be rewritten: a file we cannot write
+            raise write_error(self.path, exc) from None
         kept = []
-        for line in self.path.read_text(encoding="utf-8").splitlines():
+        for line in lines:
             try:
                 record = json.loads(line)
             except json.JSONDecodeError:
