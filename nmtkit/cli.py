@@ -91,6 +91,17 @@ def train(
         bool,
         typer.Option("--restart", help="Start over, deleting the run's checkpoints and log."),
     ] = False,
+    nproc: Annotated[
+        int,
+        typer.Option(
+            "--nproc",
+            min=1,
+            metavar="N",
+            help="Train on N processes on this machine with DistributedDataParallel: one per "
+            "GPU, or CPU processes (gloo). Same as `torchrun --standalone --nproc-per-node N "
+            "-m nmtkit train ...`.",
+        ),
+    ] = 1,
 ) -> None:
     """Train the recipe's model on its prepared data, on a GPU when there is one.
 
@@ -103,9 +114,14 @@ def train(
     same command resumes from the last complete checkpoint. A second `train` on the same run
     is refused while this one holds `RUN_DIR/.lock`.
 
+    Under torchrun, or with `--nproc N`, each process trains on its share of every global
+    batch (`train.batch_tokens` is the global budget), so N processes make the same updates as
+    one; a run may be resumed with another number of processes.
+
     Examples:
 
     - `nmtkit train recipes/demo.yaml`
+    - `nmtkit train recipes/demo.yaml --nproc 4`   (4 GPUs of this machine)
     - `nmtkit train recipes/demo.yaml --set train.max_steps=40`   (continue to step 40)
     - `nmtkit train recipes/demo.yaml --set model.attention=bahdanau --restart`
     """
@@ -115,7 +131,13 @@ def train(
         from nmtkit.recipe import load_recipe
         from nmtkit.train.loop import train as run_train
 
-        result = run_train(load_recipe(recipe, set_ or []), restart=restart)
+        loaded = load_recipe(recipe, set_ or [])  # recipe errors are reported once, here
+        if nproc > 1:
+            from nmtkit.train.distributed import launch
+
+            args = [str(recipe), *(f"--set={item}" for item in set_ or [])]
+            raise typer.Exit(code=launch(nproc, args + ["--restart"] * restart, loaded))
+        result = run_train(loaded, restart=restart)
     if result.signal is not None:
         raise typer.Exit(code=128 + result.signal)
 

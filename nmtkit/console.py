@@ -58,9 +58,19 @@ def progress(unit: str = "it") -> Progress:
     )
 
 
+_rank = 0  # of this training process under torchrun; only rank 0 reports progress
+
+
+def set_rank(rank: int) -> None:
+    """From now on: status lines only from rank 0; errors of other ranks name their rank."""
+    global _rank
+    _rank = rank
+
+
 def info(message: str) -> None:
     """A status line on stderr."""
-    err_console.print(message, soft_wrap=True)
+    if _rank == 0:
+        err_console.print(message, soft_wrap=True)
 
 
 def print_table(table: Table) -> None:
@@ -85,7 +95,8 @@ def user_errors() -> Iterator[None]:
         yield
     except UserError as exc:
         message = " ".join(str(exc).split())  # one paragraph, whatever the message held
-        err_console.print(Text("error: ", style="bold red") + Text(message), soft_wrap=True)
+        label = f"error (rank {_rank}): " if _rank else "error: "
+        err_console.print(Text(label, style="bold red") + Text(message), soft_wrap=True)
         raise typer.Exit(code=exc.exit_code) from None
     except KeyboardInterrupt as exc:
         err_console.print("[yellow]interrupted[/]")

@@ -7,6 +7,8 @@
     NMTKIT_FAULT=kill:link:1 python -m tests.faults train RECIPE
         SIGKILL arrives after a validated last.pt is complete, before best.pt / the step file
         are linked to it
+    NMTKIT_FAULT=error:update:3 NMTKIT_FAULT_RANK=1 torchrun ... -m tests.faults train RECIPE
+        rank 1 raises RuntimeError in its 3rd update (`kill:update:3`: it is SIGKILLed there)
 
 The bytes already written are flushed and fsynced before the signal, so the file under its
 temporary name really is part of a checkpoint when the process dies. Without NMTKIT_FAULT this
@@ -24,16 +26,16 @@ from typing import Any
 import torch
 
 from nmtkit.cli import main
-from nmtkit.train import checkpoint
+from nmtkit.train import checkpoint, loop
 
 SIGNALS = {"kill": signal.SIGKILL, "term": signal.SIGTERM, "int": signal.SIGINT}
 
 
 def inject(spec: str) -> None:
-    """Patch torch.save (`write`) or checkpoint.link_or_copy (`link`) to signal this process
-    in the middle of call number `nth`."""
+    """Patch torch.save (`write`), checkpoint.link_or_copy (`link`) or the training loop's
+    `_update` (`update`) to signal this process (or raise, `error`) in call number `nth`."""
     kind, where, nth, *fraction = spec.split(":")
-    signum, count = SIGNALS[kind], 0
+    signum, count = SIGNALS.get(kind, signal.SIGKILL), 0
 
     def due() -> bool:
         nonlocal count
@@ -61,13 +63,25 @@ def inject(spec: str) -> None:
             os.kill(os.getpid(), signum)
         real_link(src, dst)
 
-    if where == "write":
+    real_update = loop._update
+
+    def update(*args: Any) -> Any:
+        if due():
+            if kind == "error":
+                raise RuntimeError(f"injected fault in update {nth} (NMTKIT_FAULT={spec})")
+            os.kill(os.getpid(), signum)
+        return real_update(*args)
+
+    if where == "update":
+        loop._update = update  # type: ignore[assignment]
+    elif where == "write":
         torch.save = save
     else:
         checkpoint.link_or_copy = link  # type: ignore[assignment]
 
 
 if __name__ == "__main__":
-    if spec := os.environ.get("NMTKIT_FAULT"):
+    rank = os.environ.get("NMTKIT_FAULT_RANK")  # under torchrun: only in this rank
+    if (spec := os.environ.get("NMTKIT_FAULT")) and rank in (None, os.environ.get("RANK")):
         inject(spec)
     main()

@@ -14,6 +14,11 @@ an uninterrupted one, also after SIGKILL at any moment (tests/test_interruption.
 run removes unfinished temporary files, redoes the links of its last.pt and drops log records
 written after it. While training, the run directory is locked (`RUN_DIR/.lock`): a second
 `nmtkit train` on the same run is refused.
+
+Under torchrun (train/distributed.py) every rank runs this same loop on its share of each
+global batch; rank 0 alone validates, logs and writes, and the collectives below (`world.*`)
+keep the ranks on one course. A world of one has no collectives: the loop is then exactly the
+single-process one.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from nmtkit.models import Seq2Seq, build_model
 from nmtkit.paths import RunPaths, atomic_write_text, run_lock, sweep_temporaries
 from nmtkit.recipe import Recipe
 from nmtkit.train import checkpoint as ckpt
+from nmtkit.train.distributed import World, no_sync
 from nmtkit.train.loss import token_loss
 from nmtkit.train.optim import HIGHER_IS_BETTER, Schedule, build_optimizer
 from nmtkit.train.progress import LossWindow, MetricsLog, TrainProgress
@@ -78,8 +84,10 @@ class _Run:
     recipe: Recipe
     paths: RunPaths
     data: PreparedData
+    world: World
     device: torch.device
     model: Seq2Seq
+    ddp: torch.nn.Module  # the model as trained: DistributedDataParallel(model) under torchrun
     optimizer: torch.optim.Optimizer
     schedule: Schedule
     scaler: torch.amp.GradScaler
@@ -95,36 +103,49 @@ class _Run:
 
 def train(recipe: Recipe, *, restart: bool = False) -> TrainResult:
     """Train the recipe's model on its prepared data (see the module docstring)."""
-    with run_lock(recipe.run_path, "train"):
-        return _train(recipe, restart=restart)
+    device = pick_device(recipe.train.device, setting="train.device")
+    with World.from_env(device) as world:
+        console.set_rank(world.rank)
+        if not world.is_main:  # rank 0 holds the lock for all
+            return _train(recipe, restart=restart, world=world)
+        with run_lock(recipe.run_path, "train"):
+            return _train(recipe, restart=restart, world=world)
 
 
-def _train(recipe: Recipe, *, restart: bool) -> TrainResult:
-    run = _setup(recipe)
-    for folder in (run.paths.root, run.paths.checkpoints, run.paths.logs):
-        for stale in sweep_temporaries(folder):  # a killed run's unfinished writes
-            console.info(f"removed {stale.name}, an unfinished write of an interrupted run")
-    if restart:
-        run.keeper.clear()
-        run.log.path.unlink(missing_ok=True)
-    elif run.keeper.last.exists():
+def _train(recipe: Recipe, *, restart: bool, world: World) -> TrainResult:
+    run = _setup(recipe, world)
+    if world.is_main:
+        for folder in (run.paths.root, run.paths.checkpoints, run.paths.logs):
+            for stale in sweep_temporaries(folder):  # a killed run's unfinished writes
+                console.info(f"removed {stale.name}, an unfinished write of an interrupted run")
+        if restart:
+            run.keeper.clear()
+            run.log.path.unlink(missing_ok=True)
+    world.barrier()  # rank 0 has tidied up (or cleared) the checkpoints the others may read
+    if not restart and run.keeper.last.exists():
         _resume(run)
-    atomic_write_text(run.paths.recipe, recipe.to_yaml())
-    run.log.truncate_after(run.state.step)
+    world.check_same(
+        (run.state.step, run.sampler.state_dict()),
+        f"is not where rank 0 is (step, data position); does every node see the same "
+        f"{run.keeper.last}? The run directory must be on a filesystem that all nodes share",
+    )
+    run.ddp = world.wrap(run.model)
+    if world.is_main:
+        atomic_write_text(run.paths.recipe, recipe.to_yaml())
+        run.log.truncate_after(run.state.step)
     cfg = recipe.train
+    ranks = f" x {world.size} processes" if world.size > 1 else ""
     console.info(
         f"training {sum(p.numel() for p in run.model.parameters()):,} parameters on "
-        f"{run.device} ({cfg.precision}): {len(run.shards[0]):,} pairs, "
+        f"{run.device}{ranks} ({cfg.precision}): {len(run.shards[0]):,} pairs, "
         f"{run.sampler.batches_per_epoch():,} batches of ≤{cfg.batch_tokens:,} tokens per epoch"
     )
     # A signal during the final validation and save is noted and ignored: they complete.
-    stopped_by = None
     with _StopSignals() as signals:
-        with TrainProgress(cfg.max_steps, cfg.max_time) as bar:
-            reason = _loop(run, signals, bar)
-        if signals.received:
-            stopped_by = signals.received
-            run.keeper.save(_payload(run), step=run.state.step)
+        with TrainProgress(cfg.max_steps, cfg.max_time, enabled=world.is_main) as bar:
+            reason, stopped_by = _loop(run, signals, bar)
+        if stopped_by:
+            _save(run)
             name = signal.Signals(stopped_by).name
             console.info(
                 f"stopped by {name} at step {run.state.step}; saved last.pt; "
@@ -143,22 +164,25 @@ def _train(recipe: Recipe, *, restart: bool) -> TrainResult:
     return TrainResult(s.step, reason, s.best_value, s.best_step, s.elapsed, stopped_by)
 
 
-def _setup(recipe: Recipe) -> _Run:
+def _setup(recipe: Recipe, world: World) -> _Run:
     cfg = recipe.train
     paths = recipe.paths
     data = open_prepared_data(recipe, paths)
-    device = pick_device(cfg.device, setting="train.device")
+    device = world.device
     torch.manual_seed(cfg.seed)
     tok = data.manifest["tokenizer"]
     model = build_model(recipe.model, tok["src_vocab_size"], tok["tgt_vocab_size"]).to(device)
+    world.seed(cfg.seed)  # ranks > 0 draw their own dropout masks
     optimizer = build_optimizer(model.parameters(), cfg)
     shards = data.shards("train")
     return _Run(
         recipe=recipe,
         paths=paths,
         data=data,
+        world=world,
         device=device,
         model=model,
+        ddp=model,
         optimizer=optimizer,
         schedule=Schedule(optimizer, cfg),
         scaler=torch.amp.GradScaler(device.type, enabled=cfg.precision == "fp16"),
@@ -183,20 +207,24 @@ def _setup(recipe: Recipe) -> _Run:
     )
 
 
-def _loop(run: _Run, signals: _StopSignals, bar: TrainProgress) -> str:
-    """Updates until a stop criterion holds or a signal arrives; returns the stop reason."""
-    cfg, state = run.recipe.train, run.state
+def _loop(run: _Run, signals: _StopSignals, bar: TrainProgress) -> tuple[str, int | None]:
+    """Updates until a stop criterion holds or a signal arrives (on any rank); returns the
+    stop reason and the signal."""
+    cfg, state, world = run.recipe.train, run.state, run.world
     batches = iter(run.sampler)
     started = time.perf_counter() - state.elapsed
     bad_losses = 0
     while True:
         state.elapsed = time.perf_counter() - started
         reason = _stop_reason(run)
-        if reason or signals.received:
-            return reason
-        micro = [collate(*run.shards, next(batches)) for _ in range(cfg.accum_steps)]
+        stop, signum = world.agree(bool(reason), signals.received)  # rank 0's clock decides
+        if stop or signum:
+            return reason or "rank 0 stopped", signum
+        global_batches = [next(batches) for _ in range(cfg.accum_steps)]
+        # Counted from the lengths on the CPU: no device sync, and the same on every rank.
+        tokens = sum(int(run.sampler.tgt_lens[i].sum()) + len(i) for i in global_batches)
+        micro = [(collate(*run.shards, part), w) for part, w in map(world.share, global_batches)]
         lr = run.schedule.apply(state.step + 1)
-        tokens = sum(b.tgt_tokens for b in micro)  # counted on the CPU: no device sync
         sums = _update(run, micro, tokens)
         if sums is None:
             bad_losses += 1
@@ -222,7 +250,7 @@ def _loop(run: _Run, signals: _StopSignals, bar: TrainProgress) -> str:
             tokens=tokens,
             elapsed=elapsed,
         )
-        if state.step % cfg.log_every == 0:
+        if state.step % cfg.log_every == 0 and world.is_main:
             run.log.write(
                 run.window.record(
                     step=state.step,
@@ -238,23 +266,33 @@ def _loop(run: _Run, signals: _StopSignals, bar: TrainProgress) -> str:
             _validate(run)
 
 
-def _update(run: _Run, micro: list[Batch], tokens: int) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """One optimizer update over the micro-batches; None (nothing updated) if the loss is not
-    finite. Returns the summed smoothed loss and NLL as device tensors."""
+def _update(
+    run: _Run, micro: list[tuple[Batch, float]], tokens: int
+) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """One optimizer update over this rank's parts of the micro-batches (each with its loss
+    weight, see World.share); None (nothing updated, on every rank) if the loss is not finite.
+    `tokens` counts the target tokens of the whole global update. Returns the smoothed loss
+    and NLL summed over all ranks, as device tensors."""
     cfg = run.recipe.train
+    # DDP averages gradients over the ranks: per rank, divide by the tokens per rank.
+    per_rank = tokens / run.world.size
     loss_sum = torch.zeros((), device=run.device)
     nll_sum = torch.zeros((), device=run.device)
-    for batch in micro:
+    for i, (batch, weight) in enumerate(micro):
         if run.device.type == "cuda":  # page-locked host memory makes the copy asynchronous
             batch = batch.pin_memory()
         batch = batch.to(run.device, non_blocking=True)
         real = batch.tgt_out != PAD_ID
-        with run.amp:
-            logits = run.model(batch.src, batch.src_lens, batch.tgt_in, positions=real)
-        sums = token_loss(logits, batch.tgt_out[real], cfg.label_smoothing)
-        run.scaler.scale(sums.loss / tokens).backward()
-        loss_sum += sums.loss.detach()
-        nll_sum += sums.nll
+        # Gradients are all-reduced once per update, in the last micro-batch's backward.
+        with no_sync(run.ddp) if i < len(micro) - 1 else contextlib.nullcontext():
+            with run.amp:
+                logits = run.ddp(batch.src, batch.src_lens, batch.tgt_in, positions=real)
+            sums = token_loss(logits, batch.tgt_out[real], cfg.label_smoothing)
+            run.scaler.scale(sums.loss * weight / per_rank).backward()
+        loss_sum += sums.loss.detach() * weight
+        nll_sum += sums.nll * weight
+    if run.world.size > 1:
+        loss_sum, nll_sum = run.world.sum(torch.stack([loss_sum, nll_sum]))
     if not bool(torch.isfinite(loss_sum)):  # the one host sync per update
         run.optimizer.zero_grad(set_to_none=True)
         return None
@@ -267,10 +305,11 @@ def _update(run: _Run, micro: list[Batch], tokens: int) -> tuple[torch.Tensor, t
 
 
 def _validate(run: _Run) -> None:
-    """Validate; update best, patience and the plateau schedule; save; log."""
-    state, stopping = run.state, run.recipe.train.early_stopping
-    result = run.validator.run(run.model, run.amp)
-    value = result.metric(stopping.metric)
+    """Validate (rank 0); update best, patience and the plateau schedule (every rank); save;
+    log."""
+    state, stopping, world = run.state, run.recipe.train.early_stopping, run.world
+    result = run.validator.run(run.model, run.amp) if world.is_main else None
+    value = world.broadcast(result.metric(stopping.metric) if result else None)
     improved = state.best_value is None or (
         value > state.best_value if HIGHER_IS_BETTER[stopping.metric] else value < state.best_value
     )
@@ -280,6 +319,9 @@ def _validate(run: _Run) -> None:
         state.bad_validations += 1
     run.schedule.observe(value)
     state.last_valid_step, state.last_valid_value = state.step, value
+    if result is None:  # not rank 0
+        _save(run)
+        return
     # The record goes first: if the process dies before the checkpoint is whole, the resumed
     # run drops it with the other records after its checkpoint and writes it again.
     run.log.write(
@@ -295,7 +337,7 @@ def _validate(run: _Run) -> None:
             "samples": result.samples,
         }
     )
-    run.keeper.save(_payload(run), step=state.step, value=value, best=improved)
+    _save(run, value=value, best=improved)
     mark = "[green]new best[/]" if improved else f"no improvement ({state.bad_validations})"
     console.info(
         f"valid @ {state.step}: loss {result.loss:.3f}  ppl {result.ppl:.2f}  "
@@ -342,8 +384,17 @@ def open_prepared_data(recipe: Recipe, paths: RunPaths) -> PreparedData:
 # ----------------------------------------------------------------------- checkpoint contents
 
 
-def _payload(run: _Run) -> dict[str, Any]:
-    """The self-contained checkpoint: enough to resume training or to translate raw text."""
+def _save(run: _Run, *, value: float | None = None, best: bool = False) -> None:
+    """Write last.pt (rank 0) with every rank's random state: a collective, so every rank
+    calls it at the same point."""
+    rng = run.world.gather(ckpt.rng_state())
+    if run.world.is_main:
+        run.keeper.save(_payload(run, rng), step=run.state.step, value=value, best=best)
+
+
+def _payload(run: _Run, rng: list[dict[str, Any]]) -> dict[str, Any]:
+    """The self-contained checkpoint: enough to resume training or to translate raw text.
+    `rng` holds the random states of the ranks (one in a world of one)."""
     tok = run.data.manifest["tokenizer"]
     return {
         "step": run.state.step,
@@ -354,7 +405,8 @@ def _payload(run: _Run) -> dict[str, Any]:
         "scaler": run.scaler.state_dict(),
         "sampler": run.sampler.state_dict(),
         "log_window": run.window.state_dict(),
-        "rng": ckpt.rng_state(),
+        "rng": rng[0],
+        **({"rng_ranks": rng} if len(rng) > 1 else {}),
         "recipe": run.recipe.to_yaml(),
         "tokenizer": {
             "joint": tok["joint"],
@@ -406,10 +458,19 @@ def _resume(run: _Run) -> None:
     run.scaler.load_state_dict(payload["scaler"])
     run.sampler.load_state_dict(payload["sampler"])
     run.window.load_state_dict(payload["log_window"])
-    ckpt.set_rng_state(payload["rng"])
     run.state = TrainState(**payload["state"])
-    s = run.state
-    if s.last_valid_step == s.step and s.last_valid_value is not None:
+    s, world = run.state, run.world
+    rngs = payload.get("rng_ranks", [payload["rng"]])
+    if len(rngs) == world.size:
+        ckpt.set_rng_state(rngs[world.rank])
+    else:  # rank 0 continues rank 0's stream; the others get new ones, reproducibly
+        console.info(
+            f"note: {path} was written by {len(rngs)} process(es), now {world.size}: the data "
+            "stream continues exactly, the dropout masks of ranks > 0 do not"
+        )
+        ckpt.set_rng_state(rngs[0])
+        world.seed(run.recipe.train.seed, s.step)
+    if world.is_main and s.last_valid_step == s.step and s.last_valid_value is not None:
         # Killed after writing last.pt but before linking best.pt / the step file? Redo that.
         run.keeper.finish(step=s.step, value=s.last_valid_value, best=s.best_step == s.step)
     console.info(

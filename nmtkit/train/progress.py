@@ -101,10 +101,15 @@ class TrainProgress:
     """One compact live line: step (of max_steps), epoch, loss, ppl, target tokens/s, lr, time
     and time left. One text field rather than many columns, so it fits an 80-column terminal."""
 
-    def __init__(self, max_steps: int | None, max_time: float | None) -> None:
-        self.max_steps, self.max_time = max_steps, max_time
+    def __init__(
+        self, max_steps: int | None, max_time: float | None, *, enabled: bool = True
+    ) -> None:
+        self.max_steps, self.max_time, self.enabled = max_steps, max_time, enabled
         self.progress = Progress(
-            SpinnerColumn(), TextColumn("{task.fields[text]}"), console=console.err_console
+            SpinnerColumn(),
+            TextColumn("{task.fields[text]}"),
+            console=console.err_console,
+            disable=not enabled,
         )
         self.task: TaskID | None = None
         self.window = LossWindow()
@@ -128,6 +133,8 @@ class TrainProgress:
         tokens: int,
         elapsed: float,
     ) -> None:
+        if not self.enabled:
+            return
         self.window.add(loss, nll, tokens)
         if step % BAR_EVERY and step != self.max_steps:
             return
