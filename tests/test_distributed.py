@@ -105,7 +105,8 @@ def assert_same_training(expected: Path, actual: Path) -> None:
         torch.testing.assert_close(y["model"][name], tensor, rtol=0, atol=1e-5, msg=name)
     for i, state in x["optimizer"]["state"].items():
         for key in ("exp_avg", "exp_avg_sq"):
-            torch.testing.assert_close(y["optimizer"]["state"][i][key], state[key], rtol=0, atol=1e-5)
+            other = y["optimizer"]["state"][i][key]
+            torch.testing.assert_close(other, state[key], rtol=0, atol=1e-5)
 
 
 @pytest.fixture(scope="module")
@@ -168,7 +169,8 @@ def test_resume_with_another_number_of_processes_continues_the_stream(
     """SIGTERM reaches one process (rank 1 of two) in update 7: every rank stops after that
     update, last.pt is saved at step 7, and the run continues on the other process count."""
     recipe = copy_run(prepared_run, tmp_path / "run")
-    code, stderr = finish(launch(recipe, first, fault="term:update:7", fault_rank=1 if first > 1 else None))
+    rank = 1 if first > 1 else None
+    code, stderr = finish(launch(recipe, first, fault="term:update:7", fault_rank=rank))
     # One process exits 128 + SIGTERM; torchrun reports its ranks' non-zero exit as 1.
     assert code == (143 if first == 1 else 1), stderr
     assert "stopped by SIGTERM at step 7; saved last.pt" in one_line(stderr)
@@ -203,9 +205,9 @@ def test_a_signal_to_the_launcher_saves_and_ends_every_rank(
     recipe = copy_run(prepared_run, tmp_path / "run")
     run = recipe.parent / "run"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    more = "--set=train.max_steps=100000"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "nmtkit", "train", str(recipe), "--nproc", "2", *SETTINGS]
-        + ["--set=train.max_steps=100000"],
+        [sys.executable, "-m", "nmtkit", "train", str(recipe), "--nproc=2", *SETTINGS, more],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -233,7 +235,8 @@ def test_a_signal_to_the_launcher_saves_and_ends_every_rank(
 
 def test_nproc_checks_the_run_before_starting_processes(tmp_path: Path) -> None:
     recipe = tmp_path / "recipe.yaml"
-    recipe.write_text(f"name: x\nrun_dir: {tmp_path / 'run'}\ndata: {{source: {{synthetic: {{}}}}}}\n")
+    source = "data: {source: {synthetic: {}}}"
+    recipe.write_text(f"name: x\nrun_dir: {tmp_path / 'run'}\n{source}\n")
     result = run_cli("train", recipe, "--nproc", "2")
     assert result.exit_code == 2
     assert one_line(result.stderr).startswith("error: no prepared data")

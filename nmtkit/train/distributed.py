@@ -256,4 +256,3 @@ def no_sync(model: nn.Module) -> contextlib.AbstractContextManager[Any]:
     if isinstance(model, nn.parallel.DistributedDataParallel):
         return model.no_sync()
     return contextlib.nullcontext()
-
