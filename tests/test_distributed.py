@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -25,7 +26,7 @@ import torch
 from nmtkit.train.checkpoint import load_checkpoint
 from nmtkit.train.distributed import World, launched_by_torchrun
 from tests.conftest import one_line, run_cli
-from tests.test_train import copy_run, prepared_run
+from tests.test_train import copy_run, log_records, prepared_run
 
 __all__ = ["prepared_run"]  # the fixture, shared with test_train
 
@@ -151,15 +152,71 @@ def test_a_world_of_one_is_a_single_process() -> None:
 # ---------------------------------------------------------------------- N processes = one
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return int(s.getsockname()[1])
+
+
+def start_as(how: str, recipe: Path) -> list[subprocess.Popen[str]]:
+    """Two processes, started as a user would: `torchrun --standalone`, `nmtkit train --nproc`,
+    or as two one-process nodes meeting at a rendezvous endpoint (the multi-node command)."""
+    if how == "torchrun":
+        return [launch(recipe, 2)]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    if how == "nproc":
+        cmds = [["-m", "nmtkit", "train", str(recipe), "--nproc=2", *SETTINGS]]
+    else:
+        node = ["-m", "torch.distributed.run", "--nnodes=2", "--nproc-per-node=1"]
+        node += ["--rdzv-backend=c10d", f"--rdzv-endpoint=localhost:{free_port()}"]
+        node += ["--rdzv-id=test", "-m", "nmtkit", "train", str(recipe), *SETTINGS]
+        cmds = [node, node]
+    return [
+        subprocess.Popen(
+            [sys.executable, *cmd],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        for cmd in cmds
+    ]
+
+
+@pytest.mark.parametrize("how", ["torchrun", "nproc", "two nodes"])
 def test_two_processes_make_the_updates_of_one(
-    single: Path, prepared_run: Path, tmp_path: Path
+    single: Path, prepared_run: Path, tmp_path: Path, how: str
 ) -> None:
     recipe = copy_run(prepared_run, tmp_path / "two")
-    code, stderr = finish(launch(recipe, 2))
-    assert code == 0, stderr
+    ends = [finish(proc) for proc in start_as(how, recipe)]
+    assert all(code == 0 for code, _ in ends), ends
+    stderr = "".join(err for _, err in ends)
     assert "x 2 processes" in stderr
     assert stderr.count("valid @ 4") == 1  # rank 0 alone reports
     assert_same_training(single, recipe.parent / "run")
+
+
+def test_two_processes_resume_exactly_with_dropout(prepared_run: Path, tmp_path: Path) -> None:
+    """With dropout, each rank draws its own masks from a seeded stream that last.pt saves
+    per rank: a 2-process run stopped by SIGTERM and resumed on 2 processes ends bit for bit
+    where an uninterrupted one does (log records and weights)."""
+    dropout = "--set=model.dropout=0.3"
+    whole, cut = (copy_run(prepared_run, tmp_path / name) for name in ("whole", "cut"))
+    code, stderr = finish(launch(whole, 2, dropout))
+    assert code == 0, stderr
+    code, stderr = finish(launch(cut, 2, dropout, fault="term:update:6", fault_rank=0))
+    assert "stopped by SIGTERM at step 6" in one_line(stderr)
+    code, stderr = finish(launch(cut, 2, dropout))
+    assert code == 0, stderr
+    assert log_records(cut.parent / "run") == log_records(whole.parent / "run")
+    x = load_checkpoint(whole.parent / "run" / "checkpoints" / "last.pt")
+    y = load_checkpoint(cut.parent / "run" / "checkpoints" / "last.pt")
+    assert x["step"] == y["step"] == 12
+    assert len(y["rng_ranks"]) == 2
+    for key, tensor in x["model"].items():
+        assert torch.equal(y["model"][key], tensor), key
 
 
 @pytest.mark.parametrize(("first", "then"), [(2, 1), (1, 2)])
