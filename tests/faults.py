@@ -81,7 +81,7 @@ def inject(spec: str) -> None:
 
 
 if __name__ == "__main__":
-    rank = os.environ.get("NMTKIT_FAULT_RANK")  # under torchrun: only in this rank
+    rank = os.environ.get("NMTKIT_FAULT_RANK") or None  # under torchrun: only in this rank
     if (spec := os.environ.get("NMTKIT_FAULT")) and rank in (None, os.environ.get("RANK")):
         inject(spec)
     main()

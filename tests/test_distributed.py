@@ -26,7 +26,7 @@ import torch
 from nmtkit.train.checkpoint import load_checkpoint
 from nmtkit.train.distributed import World, launched_by_torchrun
 from tests.conftest import one_line, run_cli
-from tests.test_train import copy_run, log_records, prepared_run
+from tests.test_train import copy_run, log_records, prepared_run, trained_copy
 
 __all__ = ["prepared_run"]  # the fixture, shared with test_train
 
@@ -37,19 +37,11 @@ SETTINGS += ["--set=train.log_every=1", "--set=train.max_steps=12"]
 TIMEOUT = 180  # seconds: far more than any of these runs takes; reaching it means a hang
 
 
-def launch(
-    recipe: Path, nproc: int, *extra: str, fault: str = "", fault_rank: int | None = None
-) -> subprocess.Popen[str]:
-    """Start training `recipe`: 1 process, or `nproc` under torchrun; with a fault from
-    tests/faults.py (in rank `fault_rank` only, when given)."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "NMTKIT_FAULT": fault}
-    env.pop("NMTKIT_FAULT_RANK", None)
-    if fault_rank is not None:
-        env["NMTKIT_FAULT_RANK"] = str(fault_rank)
-    torchrun = ["-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}"]
-    cmd = [sys.executable, *(torchrun if nproc > 1 else []), "-m", "tests.faults", "train"]
+def spawn(*args: str, **env: str) -> subprocess.Popen[str]:
+    """`python ARGS` from the repository, stderr captured, with these environment variables."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", **env}
     return subprocess.Popen(
-        [*cmd, str(recipe), *SETTINGS, *extra],
+        [sys.executable, *args],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -57,6 +49,17 @@ def launch(
         text=True,
         start_new_session=True,  # so that a hung job can be killed as a whole
     )
+
+
+def launch(
+    recipe: Path, nproc: int, *extra: str, fault: str = "", fault_rank: int | None = None
+) -> subprocess.Popen[str]:
+    """Start training `recipe`: 1 process, or `nproc` under torchrun; with a fault from
+    tests/faults.py (in rank `fault_rank` only, when given)."""
+    torchrun = ["-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}"]
+    args = [*(torchrun if nproc > 1 else []), "-m", "tests.faults", "train", str(recipe)]
+    rank = "" if fault_rank is None else str(fault_rank)
+    return spawn(*args, *SETTINGS, *extra, NMTKIT_FAULT=fault, NMTKIT_FAULT_RANK=rank)
 
 
 def finish(proc: subprocess.Popen[str]) -> tuple[int, str]:
@@ -113,10 +116,7 @@ def assert_same_training(expected: Path, actual: Path) -> None:
 @pytest.fixture(scope="module")
 def single(prepared_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The reference: one process, uninterrupted, 12 updates. Returns its run directory."""
-    recipe = copy_run(prepared_run, tmp_path_factory.mktemp("dist") / "single")
-    result = run_cli("train", recipe, *SETTINGS)
-    assert result.exit_code == 0, result.stderr
-    return recipe.parent / "run"
+    return trained_copy(prepared_run, tmp_path_factory.mktemp("dist") / "single", *SETTINGS)
 
 
 # ---------------------------------------------------------------------------- the batches
@@ -163,26 +163,12 @@ def start_as(how: str, recipe: Path) -> list[subprocess.Popen[str]]:
     or as two one-process nodes meeting at a rendezvous endpoint (the multi-node command)."""
     if how == "torchrun":
         return [launch(recipe, 2)]
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     if how == "nproc":
-        cmds = [["-m", "nmtkit", "train", str(recipe), "--nproc=2", *SETTINGS]]
-    else:
-        node = ["-m", "torch.distributed.run", "--nnodes=2", "--nproc-per-node=1"]
-        node += ["--rdzv-backend=c10d", f"--rdzv-endpoint=localhost:{free_port()}"]
-        node += ["--rdzv-id=test", "-m", "nmtkit", "train", str(recipe), *SETTINGS]
-        cmds = [node, node]
-    return [
-        subprocess.Popen(
-            [sys.executable, *cmd],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            start_new_session=True,
-        )
-        for cmd in cmds
-    ]
+        return [spawn("-m", "nmtkit", "train", str(recipe), "--nproc=2", *SETTINGS)]
+    node = ["-m", "torch.distributed.run", "--nnodes=2", "--nproc-per-node=1"]
+    node += ["--rdzv-backend=c10d", f"--rdzv-endpoint=localhost:{free_port()}"]
+    node += ["--rdzv-id=test", "-m", "nmtkit", "train", str(recipe), *SETTINGS]
+    return [spawn(*node), spawn(*node)]
 
 
 @pytest.mark.parametrize("how", ["torchrun", "nproc", "two nodes"])
@@ -261,17 +247,8 @@ def test_a_signal_to_the_launcher_saves_and_ends_every_rank(
     ranks stop together, rank 0 saves last.pt, the launcher exits 143, and the run resumes."""
     recipe = copy_run(prepared_run, tmp_path / "run")
     run = recipe.parent / "run"
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     more = "--set=train.max_steps=100000"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "nmtkit", "train", str(recipe), "--nproc=2", *SETTINGS, more],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    proc = spawn("-m", "nmtkit", "train", str(recipe), "--nproc=2", *SETTINGS, more)
     log = run / "logs" / "metrics.jsonl"
     deadline = time.time() + TIMEOUT
     while proc.poll() is None and time.time() < deadline and not log.exists():

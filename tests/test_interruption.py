@@ -31,7 +31,7 @@ import yaml
 
 from nmtkit.train.checkpoint import load_checkpoint
 from tests.conftest import one_line, run_cli, toy_pairs, write_lines
-from tests.test_train import copy_run, log_records, prepared_run
+from tests.test_train import copy_run, log_records, prepared_run, trained_copy
 
 __all__ = ["prepared_run"]  # the fixture, shared with test_train
 
@@ -130,10 +130,7 @@ def assert_same_run(a: Path, b: Path) -> None:
 
 @pytest.fixture(scope="module")
 def uninterrupted(prepared_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    recipe = copy_run(prepared_run, tmp_path_factory.mktemp("whole") / "w")
-    result = run_cli("train", recipe, *SETTINGS)
-    assert result.exit_code == 0, result.stderr
-    return recipe.parent / "run"
+    return trained_copy(prepared_run, tmp_path_factory.mktemp("whole") / "w", *SETTINGS)
 
 
 def test_sigkill_in_checkpoint_writes_and_at_random_moments(

@@ -67,6 +67,14 @@ def copy_run(prepared_run: Path, dest: Path) -> Path:
     return path
 
 
+def trained_copy(prepared_run: Path, dest: Path, *args: str) -> Path:
+    """A copy of the prepared run trained by `nmtkit train RECIPE ARGS`; its run directory."""
+    recipe = copy_run(prepared_run, dest)
+    result = run_cli("train", recipe, *args)
+    assert result.exit_code == 0, result.stderr
+    return recipe.parent / "run"
+
+
 def log_records(run: Path) -> list[dict]:
     lines = (run / "logs" / "metrics.jsonl").read_text().splitlines()
     return [{k: v for k, v in json.loads(line).items() if k not in TIMING} for line in lines]
