@@ -78,7 +78,7 @@ def test_precomputed_keys_give_the_same_result(kind: AttentionKind) -> None:
     attn = make_attention(kind, HIDDEN, heads=2).eval()
     enc = encoder_output([5, 3])
     with_keys = enc._replace(keys=attn.project_keys(enc.states))
-    has_projection = kind in ("bahdanau", "luong_general", "luong_concat")
+    has_projection = kind in ("bahdanau", "luong_general", "luong_concat", "multihead")
     assert (with_keys.keys is not None) == has_projection
     query = queries(2)
     torch.testing.assert_close(attn(query, with_keys), attn(query, enc))

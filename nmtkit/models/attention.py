@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import Literal, NamedTuple
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from nmtkit.models.encoder import EncoderOutput
@@ -178,7 +179,12 @@ class MultiHeadAttention(Attention):
 
         head_i = softmax((q W_i^Q)(K W_i^K)ᵀ / √d) (V W_i^V),   c = [head_1; ...; head_n] W^O
 
-    `nn.MultiheadAttention` with d = H / heads; the weights returned are averaged over heads.
+    The parameters are an `nn.MultiheadAttention`'s (d = H / heads). Its forward would project
+    K and V again for every query, i.e. at every decoder step in the step loop and in search;
+    here K W^K and V W^V are projected once per sentence (`project_keys`, [B, S, 2H]) and the
+    heads are computed from them, with the fp32 masked softmax of the other attentions. Equal to
+    `nn.MultiheadAttention.forward` (tests/test_models.py). The weights returned are averaged
+    over heads.
     """
 
     def __init__(self, hidden_size: int, heads: int) -> None:
@@ -190,17 +196,29 @@ class MultiHeadAttention(Attention):
             vdim=hidden_size,
             batch_first=True,
         )
+        self.heads = heads
+
+    def project_keys(self, states: Tensor) -> Tensor:
+        """[B, S, H] -> [K W^K; V W^V] [B, S, 2H] (keys and values are the encoder states)."""
+        h = self.mha.embed_dim
+        bias = self.mha.in_proj_bias
+        return F.linear(states, self.mha.in_proj_weight[h:], None if bias is None else bias[h:])
 
     def _attend(self, query: Tensor, enc: EncoderOutput) -> AttentionOutput:
-        context, weights = self.mha(
-            query,
-            enc.states,
-            enc.states,
-            key_padding_mask=~enc.mask,
-            need_weights=True,
-            average_attn_weights=True,
-        )
-        return AttentionOutput(context, weights.float())  # [B, T, H], [B, T, S]
+        h, heads = self.mha.embed_dim, self.heads
+        bias = self.mha.in_proj_bias
+        q = F.linear(query, self.mha.in_proj_weight[:h], None if bias is None else bias[:h])
+        keys, values = self._keys(enc).split(h, dim=-1)  # [B, S, H] each
+        batch, steps, length, d = query.size(0), query.size(1), keys.size(1), h // heads
+        q = q.view(batch, steps, heads, d).transpose(1, 2)  # [B, n, T, d]
+        k = keys.view(batch, length, heads, d).transpose(1, 2)  # [B, n, S, d]
+        v = values.view(batch, length, heads, d).transpose(1, 2)  # [B, n, S, d]
+        scores = torch.matmul(q, k.transpose(-1, -2)) * d**-0.5  # [B, n, T, S]
+        mask = enc.mask[:, None, None, :]  # [B, 1, 1, S]
+        weights = torch.softmax(scores.float().masked_fill(~mask, float("-inf")), dim=-1)
+        heads_out = torch.matmul(weights.to(v.dtype), v)  # [B, n, T, d]
+        context = heads_out.transpose(1, 2).reshape(batch, steps, h)  # [B, T, H]
+        return AttentionOutput(self.mha.out_proj(context), weights.mean(dim=1))  # [B, T, S]
 
 
 def make_attention(kind: AttentionKind, hidden_size: int, *, heads: int = 1) -> Attention:
