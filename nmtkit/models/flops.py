@@ -27,9 +27,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from torch import nn
-
 from nmtkit.models.attention import NoAttention
+from nmtkit.models.seq2seq import Seq2Seq
 
 
 @dataclass(frozen=True)
@@ -42,7 +41,7 @@ class FlopCounts:
     per_sentence: int
 
     @classmethod
-    def of(cls, model: nn.Module) -> FlopCounts:
+    def of(cls, model: Seq2Seq) -> FlopCounts:
         decoder = model.decoder
         rnn = decoder.rnn
         hidden, layers = int(decoder.hidden_size), len(rnn.blocks) * int(rnn.layers_per_block)
