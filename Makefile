@@ -78,6 +78,7 @@ typecheck: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/prepare_bench.py --pairs 200000 1000000 --out docs/benchmarks.md
 	test -f runs/demo/checkpoints/best.pt || $(MAKE) demo
+	$(BIN)/python benchmarks/train_bench.py --warmup 5 --steps 20
 	$(BIN)/python benchmarks/decode_bench.py runs/demo --batch-tokens 1000 4000 16000
 	$(BIN)/python benchmarks/ddp_bench.py --steps 100 --nproc 2
 
