@@ -7,8 +7,6 @@ path, so the decoder runs its step loop here (the same matrix products, one step
 
 from __future__ import annotations
 
-import itertools
-
 import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -16,32 +14,14 @@ from torch.utils.flop_counter import FlopCounterMode
 from nmtkit.models import build_model
 from nmtkit.models.flops import FlopCounts
 from nmtkit.recipe import ModelConfig
-from tests.test_models import ATTENTIONS, CELLS, FEEDINGS, INITS
+from tests.test_models import GRID, VOCAB, grid_model
 
-VOCAB = 30
-COMBOS = list(itertools.product(CELLS, ATTENTIONS, FEEDINGS, INITS))[::5]  # 58 of 288
+COMBOS = list(enumerate(GRID))[::5]  # 58 of the 288 models of test_models
 
 
-@pytest.mark.parametrize("combo", COMBOS, ids=["-".join(c) for c in COMBOS])
-def test_counts_equal_the_flop_counter(combo: tuple[str, str, str, str]) -> None:
-    cell, attention, feeding, init = combo
-    index = COMBOS.index(combo)
-    config = ModelConfig(
-        cell=cell,
-        attention=attention,
-        input_feeding=feeding,
-        init=init,
-        bidirectional=index % 2 == 0,
-        encoder_layers=1 + index % 2,
-        decoder_layers=1 + (index // 2) % 2,
-        embed_size=8,
-        hidden_size=12,
-        attention_heads=3,
-        tie_embeddings=index % 3 == 0,
-        dropout=0.0,
-    )
-    torch.manual_seed(index)
-    model = build_model(config, VOCAB, VOCAB).eval()
+@pytest.mark.parametrize(("index", "combo"), COMBOS, ids=["-".join(c) for _, c in COMBOS])
+def test_counts_equal_the_flop_counter(index: int, combo: tuple[str, str, str, str]) -> None:
+    model = grid_model(index, combo).eval()
     batch, length, steps = 3, 5, 4
     src = torch.randint(4, VOCAB, (batch, length))
     tgt = torch.randint(4, VOCAB, (batch, steps))

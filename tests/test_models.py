@@ -67,22 +67,30 @@ def step_loop(model: Seq2Seq, enc: EncoderOutput, tgt_in: Tensor) -> Tensor:
 GRID = list(itertools.product(CELLS, ATTENTIONS, FEEDINGS, INITS))
 
 
+def grid_model(index: int, combo: tuple[str, str, str, str], **overrides: object) -> Seq2Seq:
+    """Model number `index` of the grid: the combination, with depth, direction, residual
+    connections and tying varied by the index."""
+    cell, attention, feeding, init = combo
+    return tiny_model(
+        index,
+        **{
+            "cell": cell,
+            "attention": attention,
+            "input_feeding": feeding,
+            "init": init,
+            "bidirectional": index % 2 == 0,
+            "encoder_layers": 1 + index % 3,
+            "decoder_layers": 1 + (index // 2) % 2,
+            "residual": index % 5 == 0,
+            "tie_embeddings": index % 3 != 1,
+            **overrides,
+        },
+    )
+
+
 @pytest.mark.parametrize(("index", "combo"), list(enumerate(GRID)), ids=["-".join(c) for c in GRID])
 def test_every_combination_trains_one_step(index: int, combo: tuple[str, str, str, str]) -> None:
-    cell, attention, feeding, init = combo
-    model = tiny_model(
-        index,
-        cell=cell,
-        attention=attention,
-        input_feeding=feeding,
-        init=init,
-        bidirectional=index % 2 == 0,
-        encoder_layers=1 + index % 3,
-        decoder_layers=1 + (index // 2) % 2,
-        residual=index % 5 == 0,
-        tie_embeddings=index % 3 != 1,
-        dropout=0.1,
-    ).train()
+    model = grid_model(index, combo, dropout=0.1).train()
     src, src_lens = random_batch([5, 3, 4], seed=index)
     tgt, _ = random_batch([4, 2, 3], seed=index + 1)
     logits = model(src, src_lens, tgt[:, :-1])
