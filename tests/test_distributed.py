@@ -23,8 +23,9 @@ import numpy as np
 import pytest
 import torch
 
+from nmtkit.errors import UserError
 from nmtkit.train.checkpoint import load_checkpoint
-from nmtkit.train.distributed import World, launched_by_torchrun
+from nmtkit.train.distributed import World, _rank_device, launched_by_torchrun
 from tests.conftest import one_line, run_cli
 from tests.test_train import copy_run, log_records, prepared_run, trained_copy
 
@@ -147,6 +148,28 @@ def test_a_world_of_one_is_a_single_process() -> None:
         assert world.broadcast({"a": 1}) == {"a": 1}
         assert world.gather(3) == [3]
     assert not torch.distributed.is_initialized()
+
+
+def test_a_bad_torchrun_environment_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    env = {"RANK": "one", "LOCAL_RANK": "0", "WORLD_SIZE": "2", "MASTER_ADDR": "x"}
+    for name, value in {**env, "MASTER_PORT": "1"}.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(UserError, match="the torchrun environment is not valid"):
+        World.from_env(torch.device("cpu"))
+
+
+@pytest.mark.parametrize(
+    ("device", "message"),
+    [
+        ("mps", "needs CUDA GPUs or the CPU, not mps"),
+        ("cuda", f"LOCAL_RANK {torch.cuda.device_count()} but only"),
+    ],
+)
+def test_ranks_need_a_device_of_their_own(device: str, message: str) -> None:
+    """A rank's device: cuda:LOCAL_RANK, which must exist (one past the last GPU here: on a
+    CPU machine, GPU 0); several processes on MPS are refused."""
+    with pytest.raises(UserError, match=message):
+        _rank_device(torch.device(device), torch.cuda.device_count())
 
 
 # ---------------------------------------------------------------------- N processes = one

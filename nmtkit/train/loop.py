@@ -114,25 +114,7 @@ def train(recipe: Recipe, *, restart: bool = False) -> TrainResult:
 
 def _train(recipe: Recipe, *, restart: bool, world: World) -> TrainResult:
     run = _setup(recipe, world)
-    if world.is_main:
-        for folder in (run.paths.root, run.paths.checkpoints, run.paths.logs):
-            for stale in sweep_temporaries(folder):  # a killed run's unfinished writes
-                console.info(f"removed {stale.name}, an unfinished write of an interrupted run")
-        if restart:
-            run.keeper.clear()
-            run.log.path.unlink(missing_ok=True)
-    world.barrier()  # rank 0 has tidied up (or cleared) the checkpoints the others may read
-    if not restart and run.keeper.last.exists():
-        _resume(run)
-    world.check_same(
-        (run.state.step, run.sampler.state_dict()),
-        f"is not where rank 0 is (step, data position); does every node see the same "
-        f"{run.keeper.last}? The run directory must be on a filesystem that all nodes share",
-    )
-    run.ddp = world.wrap(run.model)
-    if world.is_main:
-        atomic_write_text(run.paths.recipe, recipe.to_yaml())
-        run.log.truncate_after(run.state.step)
+    _start(run, restart=restart)
     cfg = recipe.train
     ranks = f" x {world.size} processes" if world.size > 1 else ""
     console.info(
@@ -162,6 +144,31 @@ def _train(recipe: Recipe, *, restart: bool, world: World) -> TrainResult:
             )
     s = run.state
     return TrainResult(s.step, reason, s.best_value, s.best_step, s.elapsed, stopped_by)
+
+
+def _start(run: _Run, *, restart: bool) -> None:
+    """Tidy the run directory (rank 0), start over or resume (every rank), check that the
+    ranks agree, and wrap the model for training."""
+    world = run.world
+    if world.is_main:
+        for folder in (run.paths.root, run.paths.checkpoints, run.paths.logs):
+            for stale in sweep_temporaries(folder):  # a killed run's unfinished writes
+                console.info(f"removed {stale.name}, an unfinished write of an interrupted run")
+        if restart:
+            run.keeper.clear()
+            run.log.path.unlink(missing_ok=True)
+    world.barrier()  # rank 0 has tidied up (or cleared) the checkpoints the others may read
+    if not restart and run.keeper.last.exists():
+        _resume(run)
+    world.check_same(
+        (run.state.step, run.sampler.state_dict()),
+        f"is not where rank 0 is (step, data position); does every node see the same "
+        f"{run.keeper.last}? The run directory must be on a filesystem that all nodes share",
+    )
+    run.ddp = world.wrap(run.model)
+    if world.is_main:
+        atomic_write_text(run.paths.recipe, run.recipe.to_yaml())
+        run.log.truncate_after(run.state.step)
 
 
 def _setup(recipe: Recipe, world: World) -> _Run:
