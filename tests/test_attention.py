@@ -129,3 +129,24 @@ def test_bad_query_shape_is_rejected() -> None:
         attn(torch.zeros(2, HIDDEN + 1), encoder_output([3, 2]))
     with pytest.raises(ValueError, match="unknown attention"):
         make_attention("cosine", HIDDEN)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("kind", [*WEIGHTED, "none"])
+def test_k_queries_per_sentence_equal_a_repeated_encoder_output(kind: AttentionKind) -> None:
+    """Beam search's layout: K rows per sentence against one encoder row each give what the
+    encoder output repeated K times (one row per query) gives."""
+    torch.manual_seed(0)
+    attention = make_attention(kind, HIDDEN, heads=2)
+    enc = encoder_output([5, 2, 4])
+    k = 3
+    query = queries(3 * k)
+    repeated = enc.select(torch.arange(3).repeat_interleave(k))
+    context, weights = attention(query, enc)
+    expected_context, expected_weights = attention(query, repeated)
+    torch.testing.assert_close(context, expected_context)
+    if expected_weights is None:
+        assert weights is None
+    else:
+        torch.testing.assert_close(weights, expected_weights)
+    with pytest.raises(ValueError, match=r"\[B\*K, H\]"):
+        attention(queries(3 * k + 1), enc)

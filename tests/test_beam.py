@@ -54,8 +54,12 @@ class StubModel:
         self.rows_seen.append(prev_ids.size(0))
         history = torch.cat([state, prev_ids.unsqueeze(1)], dim=1)
         log_probs = torch.full((history.size(0), VOCAB), float("-inf"))
+        # K rows per encoder row (beam search's beams of one sentence are consecutive rows)
+        group = history.size(0) // enc[0].size(0)
+        assert group * enc[0].size(0) == history.size(0)
+        sentences, src_len = enc[0].repeat_interleave(group), enc[1].repeat_interleave(group)
         for row, (sentence, tokens) in enumerate(
-            zip(enc[0].tolist(), history.tolist(), strict=True)
+            zip(sentences.tolist(), history.tolist(), strict=True)
         ):
             assert tokens[0] == BOS_ID
             if EOS_ID in tokens:
@@ -63,7 +67,6 @@ class StubModel:
                 continue
             for token, p in self.table(sentence, tuple(tokens[1:])).items():
                 log_probs[row, token] = math.log(p)
-        src_len = enc[1]
         positions = torch.arange(int(src_len.max()))
         attn = (positions < src_len.unsqueeze(1)).float() / src_len.unsqueeze(1)
         return StepOutput(log_probs, history, attn)

@@ -406,3 +406,50 @@ def test_multihead_equals_nn_multiheadattention(heads: int) -> None:
         torch.testing.assert_close(got.context, want, rtol=1e-5, atol=1e-6)
         assert got.weights is not None
         torch.testing.assert_close(got.weights, want_weights, rtol=1e-5, atol=1e-6)
+
+
+# -------------------------------------------- the step loop's attention with summed K/V grads
+
+
+def _loop_gradients(model: Seq2Seq, deferred: bool) -> list[Tensor]:
+    """Gradients of a teacher-forced step-loop loss w.r.t. every parameter, with the
+    attention's StepAttention (deferred) or with plain step-by-step attention."""
+    src, src_lens = random_batch([6, 2, 4])
+    tgt_in, _ = random_batch([5, 5, 3], seed=1)
+    target, _ = random_batch([5, 5, 3], seed=2)
+    attention = model.decoder.attention
+    original = attention.step_loop
+    if not deferred:
+        attention.step_loop = lambda enc: None  # type: ignore[method-assign]
+    try:
+        logits = model(src, src_lens, tgt_in)
+    finally:
+        attention.step_loop = original  # type: ignore[method-assign]
+    loss = F.cross_entropy(logits.transpose(1, 2), target, ignore_index=PAD_ID)
+    params = [p for p in model.parameters() if p.requires_grad]
+    return [
+        g if g is not None else torch.zeros_like(p)
+        for g, p in zip(torch.autograd.grad(loss, params, allow_unused=True), params, strict=True)
+    ]
+
+
+@pytest.mark.parametrize("attention", ["luong_dot", "luong_general"])
+@pytest.mark.parametrize("feeding", ["concat", "gated"])
+def test_step_attention_gradients_equal_plain_attention(attention: str, feeding: str) -> None:
+    """Summing the keys' and values' gradients once (StepAttention) changes no gradient."""
+    model = tiny_model(attention=attention, input_feeding=feeding, decoder_layers=2)
+    assert model.decoder.attention.step_loop(model.encode(*random_batch([3]))) is not None
+    deferred = _loop_gradients(model, deferred=True)
+    plain = _loop_gradients(model, deferred=False)
+    for got, expected in zip(deferred, plain, strict=True):
+        torch.testing.assert_close(got, expected, atol=1e-6, rtol=1e-5)
+
+
+def test_step_attention_under_autocast_matches_fp32() -> None:
+    model = tiny_model(attention="luong_general", input_feeding="concat")
+    expected = _loop_gradients(model, deferred=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = _loop_gradients(model, deferred=True)
+    for g, e in zip(got, expected, strict=True):
+        assert g.dtype == e.dtype
+        torch.testing.assert_close(g, e, atol=0.05, rtol=0.05)

@@ -161,18 +161,18 @@ def test_non_finite_losses_are_skipped_then_stop(
 ) -> None:
     import nmtkit.train.loop as loop
 
-    real = loop.token_loss
+    real = loop.projected_loss
     calls = {"n": 0}
 
-    def flaky(logits: torch.Tensor, target: torch.Tensor, smoothing: float):  # type: ignore[no-untyped-def]
+    def flaky(hidden, output, target, smoothing):  # type: ignore[no-untyped-def]
         calls["n"] += 1
-        sums = real(logits, target, smoothing)
+        sums = real(hidden, output, target, smoothing)
         if calls["n"] in (3,) or calls["n"] >= 9:  # one isolated NaN, then NaN for ever
             return sums._replace(loss=sums.loss * float("nan"))
         return sums
 
     recipe = copy_run(prepared_run, tmp_path / "nan")
-    monkeypatch.setattr(loop, "token_loss", flaky)
+    monkeypatch.setattr(loop, "projected_loss", flaky)
     result = run_cli("train", recipe, "--set", "train.max_steps=20")
     assert result.exit_code == 2
     message = one_line(result.stderr)

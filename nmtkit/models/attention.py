@@ -16,7 +16,7 @@ in `EncoderOutput.keys` by `Seq2Seq.encode`), not once per decoder step.
 
 from __future__ import annotations
 
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -44,15 +44,29 @@ class Attention(nn.Module):
     before_cell = False
 
     def forward(self, query: Tensor, enc: EncoderOutput) -> AttentionOutput:
-        """query [B, H] or [B, T, H] -> context of the same shape, weights [B, (T,) S]."""
+        """query [B, H] or [B, T, H] -> context of the same shape, weights [B, (T,) S].
+
+        A query [B*K, H] against an encoder output of B sentences is K queries per sentence
+        (rows b*K .. b*K+K-1 belong to sentence b; beam search's beams): they are attended as
+        a block [B, K, H], so the encoder output is read once per sentence, not once per beam.
+        """
         _check_query(query, enc)
         if query.dim() == 3:
             return self._attend(query, enc)
-        context, weights = self._attend(query.unsqueeze(1), enc)  # [B, 1, H], [B, 1, S]
-        return AttentionOutput(context.squeeze(1), None if weights is None else weights.squeeze(1))
+        rows, size = query.shape
+        group = rows // enc.states.size(0)
+        context, weights = self._attend(query.view(-1, group, size), enc)  # [B, K, H], [B, K, S]
+        return AttentionOutput(
+            context.reshape(rows, -1), None if weights is None else weights.reshape(rows, -1)
+        )
 
     def project_keys(self, states: Tensor) -> Tensor | None:
         """Query-independent key projection of encoder states [B, S, H], or None."""
+        return None
+
+    def step_loop(self, enc: EncoderOutput) -> StepAttention | None:
+        """A `StepAttention` for a teacher-forced step loop (training), or None when this
+        attention has no such fast form (it is then called step by step as usual)."""
         return None
 
     def _keys(self, enc: EncoderOutput) -> Tensor:
@@ -152,6 +166,9 @@ class LuongDotAttention(Attention):
         scores = dot_scores(query, enc.states)  # [B, T, S]
         return attend_with_scores(scores, enc)
 
+    def step_loop(self, enc: EncoderOutput) -> StepAttention:
+        return StepAttention(enc.states, enc.states, enc.mask)
+
 
 class LuongGeneralAttention(Attention):
     """Luong "general" (bilinear) attention (Luong, Pham & Manning 2015):
@@ -171,6 +188,9 @@ class LuongGeneralAttention(Attention):
     def _attend(self, query: Tensor, enc: EncoderOutput) -> AttentionOutput:
         scores = dot_scores(query, self._keys(enc))  # [B, T, S]
         return attend_with_scores(scores, enc)
+
+    def step_loop(self, enc: EncoderOutput) -> StepAttention:
+        return StepAttention(self._keys(enc), enc.states, enc.mask)
 
 
 class MultiHeadAttention(Attention):
@@ -221,6 +241,102 @@ class MultiHeadAttention(Attention):
         return AttentionOutput(self.mha.out_proj(context), weights.mean(dim=1))  # [B, T, S]
 
 
+class StepAttention:
+    """Dot-product attention (a = softmax(K q), c = aᵀ V) for a teacher-forced step loop, with
+    the gradients of K and V summed once for all steps instead of once per step.
+
+        attend = attention.step_loop(enc)          # once, before the loop
+        context, weights = attend(h_t)             # every step: [B, H] -> [B, H], [B, S]
+
+    Autograd would, at every step's backward, write two [B, S, H] outer products (the step's
+    share of dK and dV) and add them into the running sums: four passes over [B, S, H] per
+    step, which dominate a CPU training update (memory-bound). Here each step's backward only
+    computes the query's gradient and keeps its small factors (a_t, dc_t, ds_t, q_t); the
+    backward of the node that hands K and V to the loop (run after every step's, since every
+    step depends on it) sums them as two batched products, dV = Aᵀ dC and dK = dSᵀ Q. Values
+    and gradients equal the plain step-by-step attention's (tests/test_models.py). Under
+    autocast, K and V are cast once here, not at every step. One backward per forward.
+    """
+
+    def __init__(self, keys: Tensor, values: Tensor, mask: Tensor) -> None:
+        device = keys.device.type
+        if torch.is_autocast_enabled(device):
+            dtype = torch.get_autocast_dtype(device)
+            keys, values = keys.to(dtype), values.to(dtype)
+        self.factors: list[tuple[Tensor, ...]] = []
+        self.keys, self.values = _HandOver.apply(keys, values, self.factors)
+        self.mask = mask
+
+    def __call__(self, query: Tensor) -> AttentionOutput:
+        context, weights = _AttendStep.apply(query, self.keys, self.values, self.mask, self.factors)
+        return AttentionOutput(context, weights)
+
+
+class _HandOver(torch.autograd.Function):
+    """Identity on (K, V) whose backward sums the steps' deferred K and V gradients."""
+
+    @staticmethod
+    def forward(ctx: Any, keys: Tensor, values: Tensor, factors: list) -> tuple[Tensor, Tensor]:
+        ctx.factors = factors
+        ctx.dtypes = (keys.dtype, values.dtype)
+        return keys.view_as(keys), values.view_as(values)
+
+    @staticmethod
+    def backward(
+        ctx: Any, grad_keys: Tensor | None, grad_values: Tensor | None
+    ) -> tuple[Tensor | None, ...]:
+        factors: list[tuple[Tensor, ...]] = ctx.factors
+        if not factors:
+            return grad_keys, grad_values, None
+        key_dtype, value_dtype = ctx.dtypes
+        weights, grad_context, grad_scores, queries = (
+            torch.stack(f, dim=1) for f in zip(*factors, strict=True)
+        )
+        factors.clear()
+        with torch.autocast(weights.device.type, enabled=False):
+            d_values = torch.bmm(
+                weights.transpose(1, 2).to(value_dtype), grad_context.to(value_dtype)
+            )
+            d_keys = torch.bmm(grad_scores.transpose(1, 2).to(key_dtype), queries.to(key_dtype))
+        if grad_keys is not None:
+            d_keys = d_keys + grad_keys
+        if grad_values is not None:
+            d_values = d_values + grad_values
+        return d_keys, d_values, None
+
+
+class _AttendStep(torch.autograd.Function):
+    """One step of `StepAttention`: query [B, H] -> context [B, H], weights [B, S] (fp32)."""
+
+    @staticmethod
+    def forward(
+        ctx: Any, query: Tensor, keys: Tensor, values: Tensor, mask: Tensor, factors: list
+    ) -> tuple[Tensor, Tensor]:
+        with torch.autocast(query.device.type, enabled=False):
+            q = query.to(keys.dtype)
+            scores = torch.bmm(keys, q.unsqueeze(-1)).squeeze(-1).float()  # [B, S]
+            weights = torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1)
+            context = torch.bmm(weights.to(values.dtype).unsqueeze(1), values).squeeze(1)
+        ctx.save_for_backward(q, keys, values, weights)
+        ctx.factors = factors
+        ctx.query_dtype = query.dtype
+        ctx.mark_non_differentiable(weights)
+        return context, weights
+
+    @staticmethod
+    def backward(
+        ctx: Any, grad_context: Tensor, _weights: Tensor | None
+    ) -> tuple[Tensor | None, ...]:
+        q, keys, values, weights = ctx.saved_tensors
+        with torch.autocast(q.device.type, enabled=False):
+            grad_context = grad_context.to(values.dtype)
+            grad_weights = torch.bmm(values, grad_context.unsqueeze(-1)).squeeze(-1).float()
+            grad_scores = weights * (grad_weights - (weights * grad_weights).sum(-1, keepdim=True))
+            grad_query = torch.bmm(grad_scores.to(keys.dtype).unsqueeze(1), keys).squeeze(1)
+        ctx.factors.append((weights, grad_context.clone(), grad_scores, q))
+        return grad_query.to(ctx.query_dtype), None, None, None, None
+
+
 def make_attention(kind: AttentionKind, hidden_size: int, *, heads: int = 1) -> Attention:
     """The attention module for a recipe's `model.attention`."""
     if kind == "none":
@@ -239,10 +355,16 @@ def make_attention(kind: AttentionKind, hidden_size: int, *, heads: int = 1) -> 
 
 
 def _check_query(query: Tensor, enc: EncoderOutput) -> None:
-    """query must be [B, H] or [B, T, H] with the encoder's B and H."""
+    """query must be [B, H] or [B, T, H] with the encoder's B and H, or [B*K, H] (K queries
+    per sentence)."""
     batch, _, hidden = enc.states.shape
-    if query.dim() not in (2, 3) or query.size(0) != batch or query.size(-1) != hidden:
+    grouped = query.dim() == 2 and query.size(0) % batch == 0 and query.size(0) > 0
+    if (
+        query.dim() not in (2, 3)
+        or query.size(-1) != hidden
+        or (query.size(0) != batch and not grouped)
+    ):
         raise ValueError(
-            f"attention query must be [B, H] or [B, T, H] with B={batch}, H={hidden}; "
-            f"got {tuple(query.shape)}"
+            f"attention query must be [B, H], [B*K, H] or [B, T, H] with B={batch}, "
+            f"H={hidden}; got {tuple(query.shape)}"
         )

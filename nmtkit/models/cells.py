@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from nmtkit.models.dropout import Dropout, dropout
+
 LSTMStateTuple = tuple[Tensor, Tensor]  # (h, c), the layout nn.LSTM uses
 
 
@@ -108,7 +110,7 @@ class PeepholeLSTM(nn.Module):
             for layer in range(num_layers)
             for _ in range(self.directions)
         )
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(
         self, inputs: Tensor, hx: LSTMStateTuple | None = None, lengths: Tensor | None = None
@@ -219,70 +221,76 @@ def lstm_by_steps(
     running = (sorted_lens[None, :] > torch.arange(steps)[:, None]).sum(1).tolist()  # per step
     order = order.to(x.device)
     layer_input = x.index_select(0, order)[:, :steps]
+    # Each sentence read backwards within its own length (padding stays put): the backward
+    # direction is then a forward run whose rows end where the forward direction's do.
+    reverse = _reverse_index(sorted_lens.to(x.device), batch, steps, x.device)
     if hx is None:
         zeros = x.new_zeros(block.num_layers * directions, batch, size)
         hx = (zeros, zeros)
     h0, c0 = (s.index_select(1, order) for s in hx)
     finals_h, finals_c = [], []
     for layer in range(block.num_layers):
-        outputs = []
-        for direction in range(directions):
-            suffix = f"_l{layer}" + ("_reverse" if direction else "")
-            w_ih, w_hh, b_ih, b_hh = (getattr(block, name + suffix) for name in _LSTM_WEIGHTS)
-            flat = layer_input.reshape(-1, layer_input.size(-1))
-            gates_x = torch.addmm(b_ih + b_hh, flat, w_ih.t()).view(batch, steps, 4 * size)
-            index = layer * directions + direction
-            out, (h_n, c_n) = _lstm_direction(
-                gates_x, w_hh, running, (h0[index], c0[index]), reverse=direction == 1
-            )
-            outputs.append(out)
-            finals_h.append(h_n)
-            finals_c.append(c_n)
-        layer_input = outputs[0] if directions == 1 else torch.cat(outputs, dim=-1)
+        suffixes = [f"_l{layer}", f"_l{layer}_reverse"][:directions]
+        gates_x, w_hh = [], []
+        for direction, suffix in enumerate(suffixes):
+            w_ih, w_hh_d, b_ih, b_hh = (getattr(block, name + suffix) for name in _LSTM_WEIGHTS)
+            inputs = layer_input if direction == 0 else _gather_time(layer_input, reverse)
+            flat = inputs.reshape(-1, inputs.size(-1))
+            gates_x.append(torch.addmm(b_ih + b_hh, flat, w_ih.t()).view(batch, steps, 4 * size))
+            w_hh.append(w_hh_d.t())
+        first = layer * directions
+        out, (h_n, c_n) = _lstm_directions(
+            torch.stack(gates_x),
+            torch.stack(w_hh),
+            running,
+            (h0[first : first + directions], c0[first : first + directions]),
+        )  # out [D, B, T, H], h_n / c_n [D, B, H]
+        finals_h.append(h_n)
+        finals_c.append(c_n)
+        if directions == 1:
+            layer_input = out[0]
+        else:
+            layer_input = torch.cat([out[0], _gather_time(out[1], reverse)], dim=-1)
         if layer < block.num_layers - 1 and block.dropout:
-            layer_input = F.dropout(layer_input, block.dropout, block.training)
+            layer_input = dropout(layer_input, block.dropout, block.training)
     inverse = torch.argsort(order)
     out = F.pad(layer_input, (0, 0, 0, total - steps)).index_select(0, inverse)
-    h_n = torch.stack(finals_h).index_select(1, inverse)
-    c_n = torch.stack(finals_c).index_select(1, inverse)
+    h_n = torch.cat(finals_h).index_select(1, inverse)
+    c_n = torch.cat(finals_c).index_select(1, inverse)
     return out, (h_n, c_n)
 
 
 _LSTM_WEIGHTS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 
 
-def _lstm_direction(
+def _lstm_directions(
     gates_x: Tensor,
-    w_hh: Tensor,
+    w_hh_t: Tensor,
     running: list[int],
     state: tuple[Tensor, Tensor],
-    *,
-    reverse: bool,
 ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
-    """One direction of one layer. gates_x [B, T, 4H] (rows sorted by length, longest first),
-    running[t] = rows still inside their sentence at step t -> outputs [B, T, H], final (h, c).
-
-    Forward, rows leave as their sentences end (their state is then final); backward, rows
-    join at their own last token, starting from their initial state."""
-    batch = gates_x.size(0)
-    h0, c0 = state
-    inputs = gates_x.unbind(1)
-    outputs: list[Tensor] = [gates_x.new_zeros(0)] * len(inputs)
+    """The D directions of one layer, side by side. gates_x [D, B, T, 4H] (rows sorted by
+    length, longest first; the backward direction's inputs already reversed within each
+    length), w_hh_t [D, H, 4H], running[t] = rows still inside their sentence at step t,
+    state (h0, c0) [D, B, H] -> outputs [D, B, T, H] (zeros past each length), final (h, c)
+    [D, B, H]. Rows leave as their sentences end (their state is then final). Both
+    directions advance in one batched product per step, so a bidirectional layer costs the
+    per-step overhead of one."""
+    batch = gates_x.size(1)
+    h, c = state
+    inputs = gates_x.unbind(2)
+    outputs: list[Tensor] = []
     done_h: list[Tensor] = []
     done_c: list[Tensor] = []
-    h, c = (h0[: running[-1]], c0[: running[-1]]) if reverse else (h0, c0)
-    for t in reversed(range(len(inputs))) if reverse else range(len(inputs)):
-        k = running[t]
-        if k > h.size(0):  # backward direction: these rows start here
-            h, c = torch.cat([h, h0[h.size(0) : k]]), torch.cat([c, c0[c.size(0) : k]])
-        elif k < h.size(0):  # forward direction: these rows have ended
-            done_h.append(h[k:])
-            done_c.append(c[k:])
-            h, c = h[:k], c[:k]
-        i, f, g, o = torch.addmm(inputs[t][:k], h, w_hh.t()).chunk(4, 1)
+    for t, k in enumerate(running):
+        if k < h.size(1):  # these rows have ended
+            done_h.append(h[:, k:])
+            done_c.append(c[:, k:])
+            h, c = h[:, :k], c[:, :k]
+        i, f, g, o = torch.baddbmm(inputs[t][:, :k], h, w_hh_t).chunk(4, -1)
         c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
         h = torch.sigmoid(o) * torch.tanh(c)
-        outputs[t] = F.pad(h, (0, 0, 0, batch - k))
-    final_h = torch.cat([h, *reversed(done_h)])
-    final_c = torch.cat([c, *reversed(done_c)])
-    return torch.stack(outputs, dim=1), (final_h, final_c)
+        outputs.append(F.pad(h, (0, 0, 0, batch - k)))
+    final_h = torch.cat([h, *reversed(done_h)], dim=1)
+    final_c = torch.cat([c, *reversed(done_c)], dim=1)
+    return torch.stack(outputs, dim=2), (final_h, final_c)

@@ -21,8 +21,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from nmtkit.models.attention import Attention
+from nmtkit.models.attention import Attention, StepAttention
 from nmtkit.models.bridge import Bridge
+from nmtkit.models.dropout import Dropout
 from nmtkit.models.encoder import EncoderOutput
 from nmtkit.models.rnn import CellKind, RNNState, StackedRNN
 
@@ -142,7 +143,7 @@ class RNNDecoder(nn.Module):
         super().__init__()
         self.embed, self.attention, self.bridge, self.output = embed, attention, bridge, output
         self.hidden_size = hidden_size
-        self.embed_dropout = nn.Dropout(embed_dropout)
+        self.embed_dropout = Dropout(embed_dropout)
         self.feeding = InputFeeding(input_feeding, embed.embedding_dim, hidden_size)
         context_size = hidden_size if attention.before_cell else 0
         self.rnn = StackedRNN(
@@ -154,7 +155,7 @@ class RNNDecoder(nn.Module):
             residual=residual,
         )
         self.combine = nn.Linear(2 * hidden_size, hidden_size, bias=False)  # W_c
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     @property
     def fast_path_allowed(self) -> bool:
@@ -180,6 +181,10 @@ class RNNDecoder(nn.Module):
     def step(self, prev_ids: Tensor, state: DecoderState, enc: EncoderOutput) -> StepOutput:
         """One decoder step: prev_ids [B] -> log_probs [B, V], new state, attention [B, S].
 
+        prev_ids and the state may have K rows per sentence of `enc` (B*K rows, sentence b's
+        at b*K .. b*K+K-1): beam search keeps one encoder row per sentence, and attention
+        reads it once for the K beams.
+
         1. embed the previous token: e_t = dropout(E y_{t-1})                       [B, E]
         2. input feeding: x_t = feed(e_t, h̃_{t-1}) (see `InputFeeding`; h̃_0 = 0);
            Bahdanau: c_t = attend(s_{t-1}, enc) with the previous top state, x_t = [x_t; c_t]
@@ -202,12 +207,15 @@ class RNNDecoder(nn.Module):
         *,
         fast_path: bool | None = None,
         positions: Tensor | None = None,
+        project: bool = True,
     ) -> Tensor:
         """Teacher forcing: tgt_in [B, T] (bos + target, padded) -> logits [B, T, V].
 
         fast_path None: take it when allowed (`fast_path_allowed`); True when not allowed is an
         error; False always runs the step loop. `positions` (bool [B, T]): project only those
-        positions, as one [N, H] x [H, V] product -> logits [N, V].
+        positions, as one [N, H] x [H, V] product -> logits [N, V]. `project` False: return
+        the attentional vectors h̃ ([B, T, H] or [N, H]) instead of logits, for a loss that
+        applies the output layer itself (`train.loss.projected_loss`).
         """
         _check_forward_inputs(tgt_in, enc)
         if fast_path is None:
@@ -225,11 +233,18 @@ class RNNDecoder(nn.Module):
         else:
             attentional = self._forward_loop(emb, state, enc)
         if positions is not None:
-            return self.output(attentional[positions])  # [N, V]
-        return self.output(attentional)  # [B, T, V]
+            attentional = attentional[positions]  # [N, H]
+        return self.output(attentional) if project else attentional
 
-    def _advance(self, emb: Tensor, state: DecoderState, enc: EncoderOutput) -> _Advance:
-        """Steps 2-5 of `step` for embedded tokens emb [B, E]."""
+    def _advance(
+        self,
+        emb: Tensor,
+        state: DecoderState,
+        enc: EncoderOutput,
+        attend: StepAttention | None = None,
+    ) -> _Advance:
+        """Steps 2-5 of `step` for embedded tokens emb [B, E]; `attend` (teacher-forced loop)
+        replaces the attention call of step 4."""
         x = self.feeding(emb, state.feed)  # 2. [B, E']
         context, weights = None, None
         if self.attention.before_cell:
@@ -238,17 +253,24 @@ class RNNDecoder(nn.Module):
         out = self.rnn.step(x, RNNState(state.hidden, state.cell))  # 3.
         h = out.outputs  # [B, H]
         if not self.attention.before_cell:
-            context, weights = self.attention(h, enc)  # 4. [B, H], [B, S]
+            context, weights = attend(h) if attend else self.attention(h, enc)  # 4. [B, H], [B, S]
         assert context is not None
         attentional = self.dropout(torch.tanh(self.combine(torch.cat([context, h], -1))))  # 5.
         feed = attentional if self.feeding.kind != "none" else None
         return _Advance(attentional, DecoderState(out.state.hidden, out.state.cell, feed), weights)
 
     def _forward_loop(self, emb: Tensor, state: DecoderState, enc: EncoderOutput) -> Tensor:
-        """Steps 2-5 for every position in turn: emb [B, T, E] -> h̃ [B, T, H]."""
+        """Steps 2-5 for every position in turn: emb [B, T, E] -> h̃ [B, T, H].
+
+        When gradients are on and the attention has a step-loop form (Luong dot / general, see
+        `StepAttention`), the gradients of the keys and values are summed once for all steps.
+        """
+        attend = None
+        if torch.is_grad_enabled() and not self.attention.before_cell:
+            attend = self.attention.step_loop(enc)
         attentional = []
         for emb_t in emb.unbind(1):  # unbind, not emb[:, t]: its backward is one stack, not T
-            advance = self._advance(emb_t, state, enc)
+            advance = self._advance(emb_t, state, enc, attend)
             attentional.append(advance.attentional)
             state = advance.state
         return torch.stack(attentional, dim=1)
@@ -262,13 +284,17 @@ class RNNDecoder(nn.Module):
 
 
 def _check_step_inputs(prev_ids: Tensor, state: DecoderState, enc: EncoderOutput) -> None:
-    """prev_ids [B], state.hidden [L, B, H] and enc.states [B, S, H] must agree on B and H."""
+    """prev_ids [B*K], state.hidden [L, B*K, H] and enc.states [B, S, H] must agree on B*K
+    and H, K >= 1 rows per sentence (beam search's beams, rows b*K .. b*K+K-1)."""
     batch, _, hidden = enc.states.shape
-    if prev_ids.shape != (batch,):
-        raise ValueError(f"prev_ids must be [B] = [{batch}], got {tuple(prev_ids.shape)}")
-    if state.hidden.dim() != 3 or state.hidden.shape[1:] != (batch, hidden):
+    if prev_ids.dim() != 1 or prev_ids.size(0) == 0 or prev_ids.size(0) % batch:
         raise ValueError(
-            f"state.hidden must be [L, {batch}, {hidden}], got {tuple(state.hidden.shape)}"
+            f"prev_ids must be [B*K] with B = {batch} sentences, got {tuple(prev_ids.shape)}"
+        )
+    rows = prev_ids.size(0)
+    if state.hidden.dim() != 3 or state.hidden.shape[1:] != (rows, hidden):
+        raise ValueError(
+            f"state.hidden must be [L, {rows}, {hidden}], got {tuple(state.hidden.shape)}"
         )
 
 

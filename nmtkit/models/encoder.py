@@ -15,6 +15,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
+from nmtkit.models.dropout import Dropout
 from nmtkit.models.rnn import CellKind, StackedRNN
 
 
@@ -64,7 +65,7 @@ class RNNEncoder(nn.Module):
         super().__init__()
         self.embed = embed
         self.hidden_size = hidden_size
-        self.embed_dropout = nn.Dropout(embed_dropout)
+        self.embed_dropout = Dropout(embed_dropout)
         self.rnn = StackedRNN(
             cell,
             embed.embedding_dim,

@@ -20,11 +20,11 @@ from __future__ import annotations
 from typing import Literal, NamedTuple
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from nmtkit.models.cells import PeepholeLSTM, lstm_by_steps
+from nmtkit.models.dropout import Dropout, dropout
 
 CellKind = Literal["lstm", "gru", "peephole_lstm"]
 _WEIGHT_NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
@@ -73,7 +73,7 @@ class StackedRNN(nn.Module):
             ]
         self.blocks = nn.ModuleList(blocks)
         self.layers_per_block = 1 if self.residual else num_layers
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(
         self, inputs: Tensor, lengths: Tensor | None = None, state: RNNState | None = None
@@ -131,7 +131,7 @@ class StackedRNN(nn.Module):
         assert isinstance(block, nn.LSTM | nn.GRU)
         for k in range(block.num_layers):
             if k > 0:  # nn.LSTM / nn.GRU drop out every layer's output but the last
-                x = F.dropout(x, block.dropout, self.training)
+                x = dropout(x, block.dropout, self.training)
             layer = len(hiddens)
             weights = [getattr(block, f"{name}_l{k}") for name in _WEIGHT_NAMES]
             if state.cell is not None:

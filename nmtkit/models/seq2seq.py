@@ -54,15 +54,24 @@ class Seq2Seq(nn.Module):
         return enc._replace(keys=self.decoder.attention.project_keys(enc.states))
 
     def forward(
-        self, src: Tensor, src_lens: Tensor, tgt_in: Tensor, *, positions: Tensor | None = None
+        self,
+        src: Tensor,
+        src_lens: Tensor,
+        tgt_in: Tensor,
+        *,
+        positions: Tensor | None = None,
+        project: bool = True,
     ) -> Tensor:
         """Teacher forcing: src [B, S], src_lens [B], tgt_in [B, T] -> logits [B, T, V].
 
         With `positions` (bool [B, T], True where a loss is taken) only those positions are
         projected: logits [N, V] in row-major order of the mask. Training uses this, so the
-        output layer and the softmax never run on padding.
+        output layer and the softmax never run on padding. With `project` False the decoder's
+        attentional vectors come back instead of logits ([N, H]; training then applies the
+        output layer inside the fused loss, `train.loss.projected_loss`).
         """
-        return self.decoder(tgt_in, self.encode(src, src_lens), positions=positions)
+        enc = self.encode(src, src_lens)
+        return self.decoder(tgt_in, enc, positions=positions, project=project)
 
 
 def build_model(cfg: ModelConfig, src_vocab_size: int, tgt_vocab_size: int) -> Seq2Seq:

@@ -7,7 +7,8 @@ shrinks as the search goes on.
 State, per step t (0-based; each hypothesis has t tokens after BOS):
 
     alive    list[int], A        original batch index of each active sentence
-    enc      encoder output      A*K rows, row a*K + k belongs to sentence alive[a]
+    enc      encoder output      A rows, one per active sentence: the decoder reads it once
+                                 for the K beams of the sentence (its rows a*K .. a*K+K-1)
     state    decoder state       A*K rows, beam k of sentence a at row a*K + k
     cum      [A, K] fp32         summed log-probabilities of each live beam (-inf: no beam)
     history  [A*K, t] long       tokens of each live beam so far
@@ -39,7 +40,7 @@ from nmtkit.search.hypothesis import Hypothesis, length_penalty, max_lengths
 from nmtkit.search.model import SearchModel, as_search_model
 
 # Done sentences leave the batch once they are this fraction of it: compacting copies the
-# encoder output (all rows x source length x hidden), so it should not happen at every step.
+# encoder output (sentences x source length x hidden), so it should not happen at every step.
 COMPACT_AT = 0.25
 
 
@@ -68,9 +69,10 @@ def beam_search(
     limits = max_lengths(src_lens, max_len_ratio).tolist()
     lengths = src_lens.tolist()
 
-    rows = torch.arange(batch, device=device).repeat_interleave(k)
-    enc = search.select(search.encode(src, src_lens), rows)
-    state = search.init_state(enc)
+    enc = search.encode(src, src_lens)  # not repeated per beam: see the module docstring
+    state = search.reorder(
+        search.init_state(enc), torch.arange(batch, device=device).repeat_interleave(k)
+    )
     alive = list(range(batch))  # original index of the sentence at each position
     cum = torch.full((batch, k), float("-inf"), device=device)
     cum[:, 0] = 0.0
@@ -123,7 +125,7 @@ def beam_search(
             kept = torch.tensor(keep, dtype=torch.long, device=device)
             next_scores, next_beam, next_tok = next_scores[kept], next_beam[kept], next_tok[kept]
             rows = (kept.unsqueeze(1) * k + next_beam).view(-1)
-            enc = search.select(enc, rows)
+            enc = search.select(enc, kept)
         else:  # done sentences ride along, without beams, until enough of them are done
             rows = (torch.arange(n, device=device).unsqueeze(1) * k + next_beam).view(-1)
             if not all(live):

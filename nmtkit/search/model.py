@@ -6,6 +6,9 @@
     log_probs, state, attn = model.step(prev, state, enc)   # prev [B] -> [B, V], ..., [B, S]
     state = model.reorder(state, index)           # keep / repeat rows of the state
 
+`step` also takes K rows per encoder row (prev and state [B*K], the K rows of sentence b at
+b*K .. b*K+K-1): beam search keeps one encoder row per sentence and repeats only the state.
+
 Greedy and beam search use nothing else, so a stub with hand-made log-probabilities can stand
 in for a network in tests. `SingleModel` forwards to a `Seq2Seq` (its `encode`, the encoder
 output's `select` and the decoder's `init_state` / `step` / `reorder`); `Ensemble` runs several

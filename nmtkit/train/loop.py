@@ -44,7 +44,7 @@ from nmtkit.paths import RunPaths, atomic_write_text, run_lock, sweep_temporarie
 from nmtkit.recipe import Recipe
 from nmtkit.train import checkpoint as ckpt
 from nmtkit.train.distributed import World, no_sync
-from nmtkit.train.loss import token_loss
+from nmtkit.train.loss import projected_loss
 from nmtkit.train.optim import HIGHER_IS_BETTER, Schedule, build_optimizer
 from nmtkit.train.progress import LossWindow, MetricsLog, TrainProgress
 from nmtkit.train.validate import Validator
@@ -293,8 +293,12 @@ def _update(
         # Gradients are all-reduced once per update, in the last micro-batch's backward.
         with no_sync(run.ddp) if i < len(micro) - 1 else contextlib.nullcontext():
             with run.amp:
-                logits = run.ddp(batch.src, batch.src_lens, batch.tgt_in, positions=real)
-            sums = token_loss(logits, batch.tgt_out[real], cfg.label_smoothing)
+                hidden = run.ddp(
+                    batch.src, batch.src_lens, batch.tgt_in, positions=real, project=False
+                )
+                sums = projected_loss(
+                    hidden, run.model.decoder.output, batch.tgt_out[real], cfg.label_smoothing
+                )
             run.scaler.scale(sums.loss * weight / per_rank).backward()
         loss_sum += sums.loss.detach() * weight
         nll_sum += sums.nll * weight

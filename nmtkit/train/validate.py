@@ -21,7 +21,7 @@ from nmtkit.data.tokenizer import PAD_ID, Tokenizer
 from nmtkit.evaluate import score_corpus
 from nmtkit.models import Seq2Seq
 from nmtkit.search.greedy import greedy_search
-from nmtkit.train.loss import token_loss
+from nmtkit.train.loss import projected_loss
 
 SAMPLES = 3  # sample translations written to the log at each validation
 
@@ -92,8 +92,12 @@ class Validator:
             batch = batch.to(self.device)
             real = batch.tgt_out != PAD_ID
             with autocast:
-                logits = model(batch.src, batch.src_lens, batch.tgt_in, positions=real)
-            total += token_loss(logits, batch.tgt_out[real], 0.0).nll.double()
+                hidden = model(
+                    batch.src, batch.src_lens, batch.tgt_in, positions=real, project=False
+                )
+                total += projected_loss(
+                    hidden, model.decoder.output, batch.tgt_out[real], 0.0
+                ).nll.double()
         return float(total), tokens
 
     def _translate(self, model: Seq2Seq, autocast: AbstractContextManager[Any]) -> list[str]:
