@@ -316,6 +316,14 @@ def translate(
         bool, typer.Option("--attention", help="jsonl: add the best hypothesis's attention.")
     ] = False,
     device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda.")] = "auto",
+    precision: Annotated[
+        str,
+        typer.Option(
+            "--precision",
+            help="auto (the recipe's train.precision on a GPU, fp32 elsewhere) | fp32 | bf16 "
+            "(autocast; faster on CPUs with AMX) | fp16 (CUDA).",
+        ),
+    ] = "auto",
     progress: Annotated[
         Optional[bool],  # noqa: UP045
         typer.Option(
@@ -353,6 +361,7 @@ def translate(
                 output_path=None if output_path == Path("-") else output_path,
                 fmt=fmt,
                 device=device,
+                precision=precision,
                 show_progress=progress,
                 beam_size=beam,
                 greedy=greedy,

@@ -146,7 +146,9 @@ def load_model(path: Path, device: torch.device) -> LoadedModel:
 class Translator:
     """One model or an ensemble (same tokenizers), ready to translate lines."""
 
-    def __init__(self, members: list[LoadedModel], device: torch.device) -> None:
+    def __init__(
+        self, members: list[LoadedModel], device: torch.device, precision: str = "auto"
+    ) -> None:
         first = members[0]
         for other in members[1:]:
             for side in ("src_tokenizer", "tgt_tokenizer"):
@@ -160,7 +162,10 @@ class Translator:
         self.src_tokenizer = first.src_tokenizer
         self.tgt_tokenizer = first.tgt_tokenizer
         self.device = device
-        precision = self.recipe.train.precision if device.type == "cuda" else "fp32"
+        if precision == "auto":
+            precision = self.recipe.train.precision if device.type == "cuda" else "fp32"
+        if precision not in ("fp32", "bf16", "fp16"):
+            raise UserError(f"--precision must be auto, fp32, bf16 or fp16, got {precision!r}")
         self.autocast = autocast_for(device, precision)
         self.models = [m.model for m in members]
 
@@ -257,12 +262,16 @@ class Translator:
             )
 
 
-def load_translator(paths: list[Path], *, device: str = "auto") -> Translator:
-    """Load every `--model` (checkpoint, run directory or recipe) onto one device."""
+def load_translator(
+    paths: list[Path], *, device: str = "auto", precision: str = "auto"
+) -> Translator:
+    """Load every `--model` (checkpoint, run directory or recipe) onto one device; `precision`
+    as `nmtkit translate --precision`."""
     if not paths:
         raise UserError("give at least one --model (a checkpoint, a run directory or a recipe)")
     where = pick_device(device)
-    return Translator([load_model(resolve_checkpoint(p), where) for p in paths], where)
+    models = [load_model(resolve_checkpoint(p), where) for p in paths]
+    return Translator(models, where, precision)
 
 
 # ------------------------------------------------------------------------- files and streams
@@ -343,6 +352,7 @@ def translate_file(
     output_path: Path | None,
     fmt: str = "text",
     device: str = "auto",
+    precision: str = "auto",
     show_progress: bool | None = None,
     **overrides: Any,
 ) -> TranslateStats:
@@ -359,7 +369,7 @@ def translate_file(
         raise UserError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     if input_path is not None and not input_path.is_file():
         raise UserError(f"input {input_path} does not exist or is not a file")
-    translator = load_translator(models, device=device)
+    translator = load_translator(models, device=device, precision=precision)
     options = DecodeOptions.from_recipe(translator.recipe.decode, **overrides)
     options.check()
     if options.attention and fmt != "jsonl":

@@ -291,6 +291,8 @@ def test_cli_truncates_an_overlong_line_with_a_warning(trained: Path, tmp_path: 
         (["--max-len-ratio", "nan"], "--max-len-ratio must be above 0 and at most 10"),
         (["--max-len-ratio", "inf"], "--max-len-ratio must be above 0 and at most 10"),
         (["--max-len-ratio", "0"], "--max-len-ratio must be above 0 and at most 10"),
+        (["--precision", "fp8"], "--precision must be auto, fp32, bf16 or fp16"),
+        (["--precision", "fp16", "--device", "cpu"], "fp16 needs a CUDA GPU"),
     ],
 )
 def test_cli_errors(trained: Path, tmp_path: Path, args: list[str], message: str) -> None:
@@ -302,6 +304,14 @@ def test_cli_errors(trained: Path, tmp_path: Path, args: list[str], message: str
         result = run_cli(*base, *args)
         assert result.exit_code == 2, result.stdout
         assert message in one_line(result.stderr) and "Traceback" not in result.stderr
+
+
+def test_cli_bf16_on_the_cpu_gives_one_line_per_input(trained: Path, tmp_path: Path) -> None:
+    src = write_lines(tmp_path / "in.en", ["the dog", "", "the old man sees the cat"])
+    result = run_cli("translate", "--model", trained / "run", "--input", src, "--precision", "bf16")
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 3 and lines[1] == ""
 
 
 def test_cli_invalid_utf8_names_the_line(trained: Path, tmp_path: Path) -> None:
