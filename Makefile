@@ -18,11 +18,11 @@ RECIPE ?= recipes/demo.yaml
 LENGTH_STUDY_STEPS ?=
 REAL_CORPORA := multi30k-en-de iwslt2017-de-en wmt14-en-de-luong
 
-.PHONY: install demo run prepare train test test-slow test-all check lint typecheck bench clean help \
-	length-study $(REAL_CORPORA)
+.PHONY: install demo run prepare train test test-slow test-all check lint typecheck bench bench-peers clean \
+	help length-study $(REAL_CORPORA)
 
 help:
-	@echo "targets: install demo run RECIPE=path length-study $(REAL_CORPORA) test test-slow test-all check bench clean"
+	@echo "targets: install demo run RECIPE=path length-study $(REAL_CORPORA) test test-slow test-all check bench bench-peers clean"
 
 install: $(STAMP)
 
@@ -78,9 +78,18 @@ typecheck: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/prepare_bench.py --pairs 200000 1000000 --out docs/benchmarks.md
 	test -f runs/demo/checkpoints/best.pt || $(MAKE) demo
-	$(BIN)/python benchmarks/train_bench.py --warmup 5 --steps 20
+	$(BIN)/python benchmarks/train_bench.py --warmup 5 --steps 20 --precisions fp32 bf16
 	$(BIN)/python benchmarks/decode_bench.py runs/demo --batch-tokens 1000 4000 16000
 	$(BIN)/python benchmarks/ddp_bench.py --steps 100 --nproc 2
+	$(MAKE) bench-peers
+
+# nmtkit vs OpenNMT-py (../shared/peers, venvs in $(PEERS_VENV_ROOT), installed on first use):
+# the same model trained for PEER_STEPS updates by each, then beam-5 and greedy decoding and
+# BLEU (~25 min on 2 CPU cores at 1,000 updates).
+PEERS_VENV_ROOT ?= /tmp/nmtkit-peers
+PEER_STEPS ?= 1000
+bench-peers: $(STAMP)
+	PEERS_VENV_ROOT=$(PEERS_VENV_ROOT) $(BIN)/python benchmarks/peers_bench.py --steps $(PEER_STEPS) --peers onmt
 
 clean:
 	rm -rf runs .pytest_cache .mypy_cache .ruff_cache

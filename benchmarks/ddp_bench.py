@@ -141,8 +141,11 @@ def main() -> None:
     recipe = REPO / "recipes" / "demo.yaml"
     with tempfile.TemporaryDirectory(prefix="nmtkit-ddp-") as tmp:
         data = [f"data_dir={tmp}/data", f"data.source.synthetic.pairs={args.pairs}"]
+        # run_dir too: prepare writes the resolved recipe into the run directory, and the
+        # recipe's default one is runs/demo, the user's own run
+        prep = [*data, f"run_dir={tmp}/prepared"]
         subprocess.run(
-            [sys.executable, "-m", "nmtkit", "prepare", str(recipe), *(f"--set={s}" for s in data)],
+            [sys.executable, "-m", "nmtkit", "prepare", str(recipe), *(f"--set={s}" for s in prep)],
             check=True,
             cwd=REPO,
             stdout=subprocess.DEVNULL,

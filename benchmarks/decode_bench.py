@@ -6,13 +6,20 @@ Loads the run's best checkpoint once, then for each (search, batch budget) trans
 test split in this process and times the search alone (model loading and a 64-line warm-up
 excluded; SentencePiece encoding and decoding included). Reports sentences/s and target
 tokens/s (EOS counted, as the peers harness counts), and BLEU against the references, so a
-speed-up that changes the output shows. Results go to the `decode` section of the Markdown file
-and to the JSON file beside it.
+speed-up that changes the output shows.
+
+Then decode time against source length: source sentences of the run's train and test splits
+grouped by length in words (LENGTH_BUCKETS, up to --per-bucket sentences each), each group
+translated on its own (greedy and beam 5, 4,000-token batches). The time per source word
+stays flat if decoding is linear in the length; the growth exponent k in time/sentence ~ L^k
+is fitted by least squares on the logs. Results go to the `decode` section of the Markdown
+file and to the JSON file beside it.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import platform
 import sys
 import time
@@ -30,6 +37,7 @@ from nmtkit.testset import find_test_splits, open_run  # noqa: E402
 from nmtkit.translate import DecodeOptions, load_translator  # noqa: E402
 
 SEARCHES = {"greedy": {"greedy": True}, "beam 5": {"beam_size": 5}}
+LENGTH_BUCKETS = [(1, 10), (11, 20), (21, 30), (31, 40), (41, 60), (61, 100)]
 
 
 def measure(translator, lines: list[str], refs: list[str], options: DecodeOptions) -> dict:
@@ -46,11 +54,56 @@ def measure(translator, lines: list[str], refs: list[str], options: DecodeOption
     }
 
 
+def length_study(translator, lines: list[str], recipe, per_bucket: int) -> list[dict]:
+    """Seconds per sentence and per source word for sentences of each length bucket."""
+    rows = []
+    for name, search in SEARCHES.items():
+        options = DecodeOptions.from_recipe(recipe.decode, batch_tokens=4000, **search)
+        list(translator.translate(lines[:64], options))  # warm-up
+        for low, high in LENGTH_BUCKETS:
+            group = [line for line in lines if low <= len(line.split()) <= high][:per_bucket]
+            if not group:
+                continue
+            start = time.perf_counter()
+            results = list(translator.translate(group, options))
+            seconds = time.perf_counter() - start
+            words = sum(len(line.split()) for line in group)
+            out_tokens = sum(len(r.hyps[0].tokens) + 1 for r in results if r.hyps)
+            rows.append(
+                {
+                    "search": name,
+                    "bucket": f"{low}-{high}",
+                    "sentences": len(group),
+                    "mean_src_words": round(words / len(group), 1),
+                    "mean_out_tokens": round(out_tokens / len(group), 1),
+                    "ms_per_sentence": round(1000 * seconds / len(group), 2),
+                    "ms_per_src_word": round(1000 * seconds / words, 3),
+                }
+            )
+            print(rows[-1], flush=True)
+    return rows
+
+
+def growth_exponent(rows: list[dict], search: str) -> float:
+    """Least-squares slope of log(ms per sentence) on log(mean source words)."""
+    points = [
+        (math.log(r["mean_src_words"]), math.log(r["ms_per_sentence"]))
+        for r in rows
+        if r["search"] == search
+    ]
+    mean_x = sum(x for x, _ in points) / len(points)
+    mean_y = sum(y for _, y in points) / len(points)
+    num = sum((x - mean_x) * (y - mean_y) for x, y in points)
+    den = sum((x - mean_x) ** 2 for x, _ in points)
+    return num / den if den else float("nan")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", type=Path, help="run directory (or recipe) with a trained model")
     parser.add_argument("--batch-tokens", type=int, nargs="+", default=[1000, 4000, 16000])
     parser.add_argument("--lines", type=int, default=None, help="first N test lines (all)")
+    parser.add_argument("--per-bucket", type=int, default=200, help="sentences per length bucket")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks.md")
     args = parser.parse_args()
 
@@ -72,6 +125,10 @@ def main() -> None:
             }
             rows.append(row)
             print(row, flush=True)
+
+    train_lines = (text / f"train.{recipe.data.src_lang}").read_text(encoding="utf-8").splitlines()
+    by_length = length_study(translator, lines + train_lines, recipe, args.per_bucket)
+    exponents = {name: round(growth_exponent(by_length, name), 2) for name in SEARCHES}
 
     command = "python benchmarks/decode_bench.py " + " ".join(sys.argv[1:])
     table = [
@@ -95,11 +152,37 @@ def main() -> None:
             "",
             *table,
             "",
+            "Decode time against source length (sentences of the train and test splits grouped "
+            "by source words, each group translated alone, 4,000-token batches):",
+            "",
+            "| search | source words | sentences | mean source words | mean output tokens | "
+            "ms / sentence | ms / source word |",
+            "|---|---|---:|---:|---:|---:|---:|",
+            *[
+                f"| {r['search']} | {r['bucket']} | {r['sentences']} | {r['mean_src_words']} | "
+                f"{r['mean_out_tokens']} | {r['ms_per_sentence']} | {r['ms_per_src_word']} |"
+                for r in by_length
+            ],
+            "",
+            "Growth exponent k in ms/sentence ~ (source words)^k, least squares on the logs: "
+            + ", ".join(f"{name} **{k}**" for name, k in exponents.items())
+            + " (1 = linear).",
+            "",
             f"Command: `{command}`",
         ]
     )
     write_section(args.out, "decode", body)
-    update_json(args.out.with_suffix(".json"), {"decode": {"run": str(paths.root), "rows": rows}})
+    update_json(
+        args.out.with_suffix(".json"),
+        {
+            "decode": {
+                "run": str(paths.root),
+                "rows": rows,
+                "by_length": by_length,
+                "growth_exponent": exponents,
+            }
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -64,6 +64,25 @@ SIZES: dict[str, tuple[str, dict[str, Any], int, bool]] = {
         8000,
         False,
     ),
+    "peers": (
+        "the model of the peer comparison (`peers` section): 2-layer biLSTM (2x128) encoder, "
+        "2-layer LSTM 256 decoder, Luong general attention, input feeding, decoder initialised "
+        "from the encoder's final states, dropout 0.2, untied embeddings, 1.4k vocabularies",
+        {
+            "embed_size": 256,
+            "hidden_size": 256,
+            "encoder_layers": 2,
+            "decoder_layers": 2,
+            "bidirectional": True,
+            "attention": "luong_general",
+            "input_feeding": "concat",
+            "init": "final",
+            "dropout": 0.2,
+            "tie_embeddings": False,
+        },
+        1400,
+        False,
+    ),
     "marian": (
         "Marian / Nematus: embeddings 512, hidden 1024, 32k vocabularies",
         {
@@ -169,7 +188,7 @@ def measure(
     }
 
 
-def render(peak: float, peak_label: str, rows: list[dict[str, Any]], command: str) -> str:
+def render(peaks: dict[str, tuple[float, str]], rows: list[dict[str, Any]], command: str) -> str:
     lines = [
         "## train: throughput and model FLOPs utilisation (MFU) by model size",
         "",
@@ -177,7 +196,10 @@ def render(peak: float, peak_label: str, rows: list[dict[str, Any]], command: st
         f"Machine: {os.cpu_count()} CPU cores, {platform.processor() or platform.machine()}, "
         f"torch {torch.__version__}, {torch.get_num_threads()} threads; measured "
         f"{time.strftime('%Y-%m-%d')}.  ",
-        f"Matmul peak ({peak_label}): **{peak / 1e9:,.1f} GFLOP/s**.  ",
+        *(
+            f"Matmul peak, {precision} ({label}): **{peak / 1e9:,.1f} GFLOP/s**.  "
+            for precision, (peak, label) in peaks.items()
+        ),
         "nmtkit's training update (forward, loss, backward, clipping, Adam) on 4,096-token "
         "batches with the demo corpus's lengths and random ids; steady state after warm-up. "
         "FLOPs: matrix products on real tokens, backward = 2x forward (`nmtkit.models.flops`).",
@@ -187,13 +209,14 @@ def render(peak: float, peak_label: str, rows: list[dict[str, Any]], command: st
         "|---|---:|---:|---|---:|---:|---:|---:|",
     ]
     for r in rows:
+        mfu = 100 * r["gflop_per_s"] * 1e9 / peaks[r["precision"]][0]
         lines.append(
             f"| {r['model']} | {r['params']:,} | {r['vocab']:,} | {r['precision']} "
             f"| {r['tok_per_s']:,} | {r['train_flops_per_tgt_token'] / 1e6:.1f} M "
-            f"| {r['gflop_per_s']} | {100 * r['gflop_per_s'] * 1e9 / peak:.1f}% |"
+            f"| {r['gflop_per_s']} | {mfu:.1f}% |"
         )
     lines += ["", "Models:"]
-    lines += [f"- `{name}`: {SIZES[name][0]}" for name in (r["model"] for r in rows)]
+    lines += [f"- `{name}`: {SIZES[name][0]}" for name in dict.fromkeys(r["model"] for r in rows)]
     return "\n".join(lines)
 
 
@@ -203,23 +226,35 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=list(SIZES), choices=list(SIZES))
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument(
+        "--precisions",
+        nargs="+",
+        choices=["fp32", "bf16"],
+        default=None,
+        help="default: fp32 on the CPU, bf16 on a GPU (a CPU with AMX also runs bf16 fast)",
+    )
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks.md")
     args = parser.parse_args()
     cuda = torch.cuda.is_available()
     device = torch.device("cuda" if cuda else "cpu")
-    dtype, precision = (torch.bfloat16, "bf16") if cuda else (torch.float32, "fp32")
-    peak = matmul_peak(device, dtype, 8192 if cuda else 2048)
-    peak_label = f"{'bf16' if cuda else 'fp32'} {8192 if cuda else 2048}² mm on {device.type}"
-    print(f"peak {peak / 1e9:.1f} GFLOP/s ({peak_label})", flush=True)
+    precisions = args.precisions or (["bf16"] if cuda else ["fp32"])
+    size = 8192 if cuda else 2048
+    peaks = {}
+    for precision in precisions:
+        dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+        label = f"{size}² mm on {device.type}"
+        peaks[precision] = (matmul_peak(device, dtype, size), label)
+        print(f"peak {precision} {peaks[precision][0] / 1e9:.1f} GFLOP/s ({label})", flush=True)
     rows = []
     for name in args.models:
         if SIZES[name][3] and not cuda:
             continue  # too big for a CPU run; measured where there is a GPU
-        rows.append(measure(name, args.data, device, precision, args.warmup, args.steps))
-        print(rows[-1], flush=True)
-    command = f"python benchmarks/train_bench.py --warmup {args.warmup} --steps {args.steps}"
-    write_section(args.out, "train-mfu", render(peak, peak_label, rows, command))
-    results = {"peak_flops": peak, "peak": peak_label, "runs": rows}
+        for precision in precisions:
+            rows.append(measure(name, args.data, device, precision, args.warmup, args.steps))
+            print(rows[-1], flush=True)
+    command = "python benchmarks/train_bench.py " + " ".join(sys.argv[1:])
+    write_section(args.out, "train-mfu", render(peaks, rows, command))
+    results = {"peaks": {k: {"flops": v[0], "label": v[1]} for k, v in peaks.items()}, "runs": rows}
     update_json(args.out.with_suffix(".json"), {"train_mfu": results})
 
 

@@ -29,10 +29,41 @@ def test_train_bench_measures_throughput_and_flops(prepared_run: Path) -> None:
     assert train_bench.matmul_peak(torch.device("cpu"), torch.float32, 64, 0.05) > 0
 
 
-@pytest.mark.parametrize("name", ["demo", "iwslt"])
+@pytest.mark.parametrize("name", ["demo", "iwslt", "peers", "marian"])
 def test_benchmark_sizes_are_valid_model_sections(name: str) -> None:
     import train_bench
 
     from nmtkit.recipe import ModelConfig
 
     ModelConfig(**train_bench.SIZES[name][1])
+
+
+def test_decode_growth_exponent_fits_a_power_law() -> None:
+    import decode_bench
+
+    rows = [
+        {"search": "greedy", "mean_src_words": n, "ms_per_sentence": 0.5 * n**1.5}
+        for n in (5.0, 15.0, 40.0)
+    ]
+    assert abs(decode_bench.growth_exponent(rows, "greedy") - 1.5) < 1e-9
+
+
+def test_peers_table_states_the_ratio_to_the_faster_peer() -> None:
+    import peers_bench
+
+    peer = {
+        "toolkit": "OpenNMT-py 3.5.1",
+        "params": 3,
+        "tgt_tokens_per_update": 3700,
+        "train_tok_per_s": 4000,
+        "train_tok_per_s_steady": 5000,
+        "beam5_sent_per_s": 60.0,
+        "beam5_bleu": 60.0,
+        "greedy_sent_per_s": 100.0,
+        "greedy_bleu": 59.0,
+    }
+    ours = {**peer, "toolkit": "nmtkit", "train_tok_per_s_steady": 10000, "beam5_sent_per_s": 90.0}
+    text = peers_bench.render([peer, ours], 1000, 500, "python benchmarks/peers_bench.py")
+    assert "training tok/s (steady) **2.00x**" in text
+    assert "beam 5 sentences/s **1.50x**" in text
+    assert "| nmtkit | 3 | 3,700 | 4,000 | 10,000 | 90.0 |" in text

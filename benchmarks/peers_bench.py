@@ -1,0 +1,321 @@
+"""nmtkit side by side with the peer toolkits, in one run: training speed, decoding speed, BLEU.
+
+    python benchmarks/peers_bench.py --work /tmp/peers-bench --steps 1000 --peers onmt
+    python benchmarks/peers_bench.py --work /tmp/peers-bench --steps 1000 --decode-only
+
+1. Prepares the built-in corpus with separate 1,400-piece BPE vocabularies (`WORK/run`) and
+   exports the SentencePiece pieces for the peers (`benchmarks/export_pieces.py`), so every
+   toolkit trains on identical tokens.
+2. For each peer: `../shared/peers/run_peer.sh PEER DATA STEPS ...` (its own venv, 2 threads,
+   4,096-token batches) trains. OpenNMT-py's model then decodes the test set with
+   `onmt_translate`, beam 5 and greedy (the harness's flags: 32 sentences per batch, max
+   length 250, no length penalty); other peers report the harness's own beam-5 decode.
+3. nmtkit trains the same model (the peers README's mapping: 2-layer biLSTM 2x128 encoder,
+   2-layer LSTM 256 decoder, Luong general attention, input feeding, untied embeddings 256,
+   dropout 0.2, decoder initialised from the encoder's final states, Adam 1e-3, clip 5, no
+   label smoothing, uniform init ±0.1) for the same number of updates and decodes the same
+   test sentences with beam 5 (no length penalty, like the peers) and greedy.
+
+Definitions follow `../shared/peers/README.md`: training tokens are real target tokens (EOS
+counted); whole-run tok/s = tokens / wall clock of the training command; steady tok/s leaves
+out the first logging interval; decoding sentences/s = test sentences / wall clock of the
+whole translate command (start-up and model loading included). BLEU: sacrebleu defaults on
+detokenized output. Everything runs one job at a time. `--decode-only` reuses the models of
+an earlier run in the same --work directory. Results go to the `peers` section of the
+Markdown file and to the JSON file beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+from sections import update_json, write_section  # noqa: E402
+
+PEERS = REPO.parent / "shared" / "peers"
+THREADS = 2
+DATA_FLAGS = ["--set", "tokenizer.joint=false", "--set", "tokenizer.vocab_size=1400"]
+MODEL_FLAGS = [
+    *("--set", "model.encoder_layers=2", "--set", "model.decoder_layers=2"),
+    *("--set", "model.input_feeding=concat", "--set", "model.init=final"),
+    *("--set", "model.dropout=0.2", "--set", "model.tie_embeddings=false"),
+    *("--set", "train.lr=0.001", "--set", "train.label_smoothing=0"),
+    *("--set", "train.clip_norm=5", "--set", "train.batch_tokens=4096"),
+    *("--set", "train.seed=1234", "--set", "train.max_time=null"),
+]
+PEER_NAMES = {"onmt": "OpenNMT-py", "joey": "JoeyNMT", "fairseq": "fairseq"}
+
+
+def env() -> dict[str, str]:
+    return {
+        **os.environ,
+        "OMP_NUM_THREADS": str(THREADS),
+        "MKL_NUM_THREADS": str(THREADS),
+        "PYTHONPATH": str(REPO),
+        "CUDA_VISIBLE_DEVICES": "",
+    }
+
+
+def timed(cmd: list[str], log: Path, **kwargs: Any) -> float:
+    """Run cmd (output to log), fail loudly; return its wall-clock seconds."""
+    start = time.perf_counter()
+    with open(log, "w", encoding="utf-8") as f:
+        done = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, env=env(), **kwargs)
+    seconds = time.perf_counter() - start
+    if done.returncode:
+        raise SystemExit(f"{' '.join(cmd[:4])} ... failed ({done.returncode}); see {log}")
+    return seconds
+
+
+def bleu(hyp: Path, ref: Path) -> float:
+    import sacrebleu
+
+    hyps = hyp.read_text(encoding="utf-8").splitlines()
+    refs = ref.read_text(encoding="utf-8").splitlines()
+    return round(sacrebleu.metrics.BLEU().corpus_score(hyps, [refs]).score, 2)
+
+
+def prepare(work: Path, test_lines: int) -> tuple[Path, Path, Path]:
+    run = work / "run"
+    if not (run / "data" / "manifest.json").exists():
+        cmd = [sys.executable, "-m", "nmtkit", "prepare", "recipes/demo.yaml"]
+        timed([*cmd, "--set", f"run_dir={run}", *DATA_FLAGS], work / "prepare.log", cwd=REPO)
+    pieces = work / "peer-data"
+    export = [sys.executable, str(REPO / "benchmarks" / "export_pieces.py"), str(run / "data")]
+    timed([*export, str(pieces), "--test-lines", str(test_lines)], work / "export.log")
+    source = work / "test.en"
+    lines = (run / "data" / "text" / "test.en").read_text(encoding="utf-8").splitlines()
+    source.write_text("\n".join(lines[:test_lines]) + "\n", encoding="utf-8")
+    return run, pieces, source
+
+
+def peer(name: str, pieces: Path, out: Path, steps: int, venvs: Path, train: bool) -> dict:
+    """Train with the peers harness (unless `train` is False: reuse its run in `out`), then
+    decode the exported test set with beam 5 and greedy (OpenNMT-py) and score BLEU."""
+    if train:
+        cmd = [str(PEERS / "run_peer.sh"), name, str(pieces), str(steps), str(out)]
+        flags = ["--batch-tokens", "4096", "--log-every", str(max(1, steps // 10))]
+        os.environ["PEERS_VENV_ROOT"] = str(venvs)
+        timed([*cmd, *flags, "--threads", str(THREADS)], out.parent / f"{name}.log")
+    result = json.loads((out / "result.json").read_text(encoding="utf-8"))
+    row = {
+        "toolkit": f"{PEER_NAMES[name]} {result['peer_version']}",
+        "tgt_tokens_per_update": round(result["train_tgt_tokens_per_step"]),
+        "train_tok_per_s": round(result["train_tok_per_s"]),
+        "train_tok_per_s_steady": round(result["train_tok_per_s_steady"]),
+        "params": result["n_params"],
+    }
+    if name != "onmt":  # the harness's own beam-5 decode of its test set
+        row["beam5_sent_per_s"] = round(result["n_test"] / result["decode_wall_s"], 1)
+        row["beam5_bleu"] = result["bleu"]
+        return row
+    test = pieces / "test.src"
+    lines = len(test.read_text(encoding="utf-8").splitlines())
+    os.environ["TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"] = "1"  # see ../shared/peers/README.md
+    for search, beam in (("beam5", 5), ("greedy", 1)):
+        hyp = out / f"{search}.pieces"
+        translate = [
+            str(venvs / "venv_onmt" / "bin" / "onmt_translate"),
+            *("-model", str(out / f"model_step_{steps}.pt"), "-src", str(test)),
+            *("-output", str(hyp), "-beam_size", str(beam), "-batch_size", "32"),
+            *("-batch_type", "sents", "-max_length", "250", "-gpu", "-1"),
+        ]
+        seconds = timed(translate, out / f"{search}.log")
+        detok = out / f"{search}.detok"  # the harness's detokenization: join, ▁ -> space
+        pieces_text = hyp.read_text(encoding="utf-8").splitlines()
+        detok.write_text(
+            "".join(line.replace(" ", "").replace("▁", " ").strip() + "\n" for line in pieces_text),
+            encoding="utf-8",
+        )
+        row[f"{search}_sent_per_s"] = round(lines / seconds, 1)
+        row[f"{search}_bleu"] = bleu(detok, pieces / "test.raw.tgt")
+    return row
+
+
+def nmtkit(run: Path, pieces: Path, source: Path, steps: int, work: Path, train: bool) -> dict:
+    """Train the same model for `steps` updates (unless `train` is False: reuse the run and
+    its recorded wall time), then decode the test sources with beam 5 and greedy."""
+    cli = [sys.executable, "-m", "nmtkit"]
+    if train:
+        command = [*cli, "train", "recipes/demo.yaml", "--restart", "--set", f"run_dir={run}"]
+        command += [*DATA_FLAGS, *MODEL_FLAGS, "--set", f"train.max_steps={steps}"]
+        command += ["--set", f"train.log_every={max(1, steps // 10)}"]
+        command += ["--set", f"train.valid_every={steps}"]  # one validation, at the end
+        wall = timed(command, work / "nmtkit-train.log", cwd=REPO)
+        (work / "nmtkit-train.json").write_text(json.dumps({"wall_s": wall}), encoding="utf-8")
+    wall = json.loads((work / "nmtkit-train.json").read_text(encoding="utf-8"))["wall_s"]
+    log_lines = (run / "logs" / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
+    records = [json.loads(line) for line in log_lines]
+    train_records = [r for r in records if r["kind"] == "train"]
+    tokens = sum(r["tgt_tokens"] for r in train_records)
+    steady = train_records[1:]
+    seconds = sum(r["tgt_tokens"] / r["tok_per_s"] for r in steady)
+    checkpoint = run / "checkpoints" / "last.pt"
+    from nmtkit.train.checkpoint import load_checkpoint
+
+    row: dict[str, Any] = {
+        "toolkit": f"nmtkit {_version()}",
+        "tgt_tokens_per_update": round(tokens / steps),
+        "train_tok_per_s": round(tokens / wall),
+        "train_tok_per_s_steady": round(sum(r["tgt_tokens"] for r in steady) / seconds),
+        "params": sum(t.numel() for t in load_checkpoint(checkpoint)["model"].values()),
+    }
+    lines = len(source.read_text(encoding="utf-8").splitlines())
+    searches = (("beam5", ["--beam", "5", "--alpha", "0"]), ("greedy", ["--greedy"]))
+    for precision, suffix in (("fp32", ""), ("bf16", "_bf16")):
+        for search, flags in searches:
+            name = f"{search}{suffix}"
+            hyp = work / f"nmtkit.{name}.de"
+            translate = [*cli, "translate", "-m", str(checkpoint), "-i", str(source)]
+            translate += ["-o", str(hyp), *flags, "--batch-tokens", "8000", "--no-progress"]
+            translate += ["--device", "cpu", "--precision", precision]
+            seconds = timed(translate, work / f"nmtkit-{name}.log", cwd=REPO)
+            row[f"{name}_sent_per_s"] = round(lines / seconds, 1)
+            row[f"{name}_bleu"] = bleu(hyp, pieces / "test.raw.tgt")
+    return row
+
+
+def _version() -> str:
+    from nmtkit import __version__
+
+    return __version__
+
+
+def render(
+    rows: list[dict[str, Any]],
+    steps: int,
+    test_lines: int,
+    command: str,
+    decode_only: bool = False,
+) -> str:
+    def cell(row: dict[str, Any], key: str) -> str:
+        value = row.get(key)
+        return "n/a" if value is None else f"{value:,}"
+
+    table = [
+        "| toolkit | params | tgt tokens / update | train tok/s, whole run | train tok/s, steady | "
+        "beam 5 sent/s | beam 5 BLEU | greedy sent/s | greedy BLEU |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        keys = ["params", "tgt_tokens_per_update", "train_tok_per_s", "train_tok_per_s_steady"]
+        keys += ["beam5_sent_per_s", "beam5_bleu", "greedy_sent_per_s", "greedy_bleu"]
+        table.append(f"| {r['toolkit']} | " + " | ".join(cell(r, k) for k in keys) + " |")
+    ours = rows[-1]
+    peers = rows[:-1]
+    ratios = []
+    for key, label in (
+        ("train_tok_per_s_steady", "training tok/s (steady)"),
+        ("train_tok_per_s", "training tok/s (whole run)"),
+        ("beam5_sent_per_s", "beam 5 sentences/s"),
+        ("greedy_sent_per_s", "greedy sentences/s"),
+    ):
+        best = max((p[key] for p in peers if p.get(key) is not None), default=None)
+        if best:
+            ratios.append(f"{label} **{ours[key] / best:.2f}x**")
+    low = []
+    for search, label in (("beam5", "beam 5"), ("greedy", "greedy")):
+        speed = ours.get(f"{search}_bf16_sent_per_s")
+        best = max(
+            (p[f"{search}_sent_per_s"] for p in peers if p.get(f"{search}_sent_per_s")),
+            default=None,
+        )
+        if speed and best:
+            low.append(
+                f"{label} {speed:,} sentences/s (BLEU {ours[f'{search}_bf16_bleu']}, "
+                f"**{speed / best:.2f}x** the faster peer)"
+            )
+    bf16 = []
+    if low:
+        bf16 = [
+            "",
+            "nmtkit decoding the same model under bf16 autocast (`--precision bf16`; this CPU has "
+            "AMX): " + "; ".join(low) + ".",
+        ]
+    return "\n".join(
+        [
+            "## peers: nmtkit vs OpenNMT-py, same data, same model, same updates (one run)",
+            "",
+            f"Machine: {os.cpu_count()} CPU cores, {platform.machine()}, {THREADS} threads per "
+            f"job, one job at a time; measured {time.strftime('%Y-%m-%d')}. Data: the built-in "
+            "corpus (60k pairs) with separate 1,400-piece BPE vocabularies, identical pieces "
+            "for every toolkit. Model: 2-layer biLSTM (2x128) encoder, 2-layer LSTM 256 "
+            "decoder, Luong general attention, input feeding, embeddings 256 (untied), dropout "
+            "0.2, decoder initialised from the encoder's final states, Adam 1e-3, clip 5, no "
+            f"label smoothing, uniform init ±0.1, 4,096-token batches, **{steps:,} updates**. "
+            f"Test: the first {test_lines:,} sentences of the built-in test split; decoding "
+            "without length penalty, whole command timed (start-up and model loading "
+            "included); OpenNMT-py decodes 32 sentences per batch (the harness's setting), "
+            "nmtkit 8,000 source tokens per batch.",
+            "",
+            *table,
+            "",
+            "nmtkit / the faster peer: " + ", ".join(ratios) + ".",
+            *bf16,
+            "",
+            *(
+                [
+                    "Training figures and models: from the earlier training run of this script in "
+                    "the same --work directory (same --steps); this run decoded them again.",
+                    "",
+                ]
+                if decode_only
+                else []
+            ),
+            f"Command: `{command}`",
+        ]
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--work", type=Path, default=Path("/tmp/nmtkit-peers-bench"))
+    parser.add_argument("--steps", type=int, default=1000, help="training updates per toolkit")
+    parser.add_argument("--test-lines", type=int, default=2000, help="test sentences decoded")
+    parser.add_argument("--peers", nargs="*", default=["onmt"], choices=sorted(PEER_NAMES))
+    parser.add_argument(
+        "--venv-root",
+        type=Path,
+        default=Path(os.environ.get("PEERS_VENV_ROOT", "/tmp/nmtkit-peers")),
+        help="where ../shared/peers/install_peers.sh put (or puts) the peers' venvs",
+    )
+    parser.add_argument(
+        "--decode-only",
+        action="store_true",
+        help="reuse the models already trained in --work (e.g. to decode more test lines)",
+    )
+    parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks.md")
+    args = parser.parse_args()
+
+    args.work.mkdir(parents=True, exist_ok=True)
+    for name in args.peers:
+        if not (args.venv_root / f"venv_{name}").exists():
+            print(f"installing {name} into {args.venv_root} ...", flush=True)
+            os.environ["PEERS_VENV_ROOT"] = str(args.venv_root)
+            subprocess.run([str(PEERS / "install_peers.sh"), "--locked", name], check=True)
+    run, pieces, source = prepare(args.work, args.test_lines)
+    rows = []
+    for name in args.peers:
+        out = args.work / name
+        rows.append(peer(name, pieces, out, args.steps, args.venv_root, not args.decode_only))
+        print(rows[-1], flush=True)
+    rows.append(nmtkit(run, pieces, source, args.steps, args.work, not args.decode_only))
+    print(rows[-1], flush=True)
+    command = "python benchmarks/peers_bench.py " + " ".join(sys.argv[1:])
+    text = render(rows, args.steps, args.test_lines, command, args.decode_only)
+    write_section(args.out, "peers", text)
+    update_json(args.out.with_suffix(".json"), {"peers": {"steps": args.steps, "rows": rows}})
+
+
+if __name__ == "__main__":
+    main()
