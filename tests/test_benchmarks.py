@@ -67,3 +67,16 @@ def test_peers_table_states_the_ratio_to_the_faster_peer() -> None:
     assert "training tok/s (steady) **2.00x**" in text
     assert "beam 5 sentences/s **1.50x**" in text
     assert "| nmtkit | 3 | 3,700 | 4,000 | 10,000 | 90.0 |" in text
+
+
+def test_cell_bench_one_node_cell_equals_the_eager_cell() -> None:
+    import cell_bench
+
+    gates = torch.randn(2, 3, 16, dtype=torch.double, requires_grad=True)
+    c = torch.randn(2, 3, 4, dtype=torch.double, requires_grad=True)
+    for got, expected in zip(
+        cell_bench.one_node(gates, c), cell_bench.eager(gates, c), strict=True
+    ):
+        torch.testing.assert_close(got, expected)
+    assert torch.autograd.gradcheck(cell_bench.one_node, (gates, c))
+    assert cell_bench.time_cell(cell_bench.eager, [2, 3, 4], 2) > 0
