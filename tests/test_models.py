@@ -453,3 +453,45 @@ def test_step_attention_under_autocast_matches_fp32() -> None:
     for g, e in zip(got, expected, strict=True):
         assert g.dtype == e.dtype
         torch.testing.assert_close(g, e, atol=0.05, rtol=0.05)
+
+
+# ------------------------------------------ inference: the embedding folded into the first layer
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("attention", ["bahdanau", "luong_general", "none"])
+@pytest.mark.parametrize("feeding", FEEDINGS)
+def test_folded_embedding_step_equals_the_plain_step(
+    cell: str, attention: str, feeding: str
+) -> None:
+    """At inference the first layer's share of e_t comes from a [V, G] table; the step's
+    output and state are those of the plain step (which concatenates [e_t; ...])."""
+    model = tiny_model(cell=cell, attention=attention, input_feeding=feeding, decoder_layers=2)
+    model.eval()
+    src, src_lens = random_batch([6, 2, 4])
+    prev = torch.tensor([BOS_ID, 5, 7])
+    with torch.no_grad():
+        enc = model.encode(src, src_lens)
+        state = model.decoder.init_state(enc)
+        folded = model.decoder.step(prev, state, enc)
+        table = model.decoder._folded_embedding()
+        assert (table is None) == (cell == "peephole_lstm")
+        model.decoder._folded_embedding = lambda: None  # type: ignore[method-assign]
+        plain = model.decoder.step(prev, state, enc)
+    torch.testing.assert_close(folded.log_probs, plain.log_probs, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(folded.state.hidden, plain.state.hidden, atol=1e-6, rtol=1e-5)
+
+
+def test_folded_embedding_is_recomputed_when_the_weights_change() -> None:
+    model = tiny_model(attention="luong_general", input_feeding="concat").eval()
+    with torch.no_grad():
+        first = model.decoder._folded_embedding()
+        assert first is not None and model.decoder._folded_embedding() is first  # cached
+        model.decoder.embed.weight.add_(1.0)  # an optimizer step changes weights in place
+        second = model.decoder._folded_embedding()
+    assert second is not None and not torch.equal(first, second)
+    model.train()
+    with torch.no_grad():
+        assert model.decoder._folded_embedding() is None  # training mode: dropout, no table
+    with torch.enable_grad():
+        assert model.eval().decoder._folded_embedding() is None  # gradients need the product

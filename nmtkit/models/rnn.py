@@ -97,7 +97,17 @@ class StackedRNN(nn.Module):
         cell = None if not cells else cells[0] if len(cells) == 1 else torch.cat(cells)
         return RNNOutput(x, RNNState(hidden, cell))
 
-    def step(self, x: Tensor, state: RNNState) -> RNNOutput:
+    def first_input_weights(self) -> tuple[Tensor, Tensor] | None:
+        """(W_ih, b_ih) of the first layer when `step` can take its input split (see `step`'s
+        `first_gates`): a unidirectional LSTM or GRU stack; None otherwise."""
+        block = self.blocks[0]
+        if self.directions != 1 or not isinstance(block, nn.LSTM | nn.GRU):
+            return None
+        weight, bias = block.weight_ih_l0, block.bias_ih_l0
+        assert isinstance(weight, Tensor) and isinstance(bias, Tensor)
+        return weight, bias
+
+    def step(self, x: Tensor, state: RNNState, *, first_gates: Tensor | None = None) -> RNNOutput:
         """One time step of the stack: x [B, I] -> outputs [B, H] (top layer) and the new state.
 
         For unidirectional LSTM/GRU stacks this runs `torch.lstm_cell` / `torch.gru_cell` on the
@@ -105,17 +115,24 @@ class StackedRNN(nn.Module):
         whole fused-RNN call (whose per-call overhead, forward and backward, dominated the
         step loop on the CPU). Dropout between layers and residual connections are applied
         exactly as in `forward`, so a loop of `step` equals `forward` over the sequence.
+
+        `first_gates` [B, G] (G = 4H for LSTM, 3H for GRU): the first layer's input projection
+        of the leading input columns, already computed, bias b_ih included; x then holds only
+        the remaining columns (it may be [B, 0]). The decoder uses it at inference with the
+        embedding's share looked up from a table (`RNNDecoder._folded_embedding`).
         """
         if self.directions != 1 or isinstance(self.blocks[0], PeepholeLSTM):
             out = self(x.unsqueeze(1), state=state)
             return RNNOutput(out.outputs[:, 0], out.state)
+        if first_gates is not None and self.first_input_weights() is None:
+            raise ValueError("first_gates needs a unidirectional LSTM or GRU stack")
         hiddens: list[Tensor] = []
         cells: list[Tensor] = []
         for i, block in enumerate(self.blocks):
             if self.residual and i > 0:
                 x = self._cell_steps(block, self.dropout(x), state, hiddens, cells) + x
             else:
-                x = self._cell_steps(block, x, state, hiddens, cells)
+                x = self._cell_steps(block, x, state, hiddens, cells, first_gates)
         cell = torch.stack(cells) if cells else None
         return RNNOutput(x, RNNState(torch.stack(hiddens), cell))
 
@@ -126,14 +143,19 @@ class StackedRNN(nn.Module):
         state: RNNState,
         hiddens: list[Tensor],
         cells: list[Tensor],
+        first_gates: Tensor | None = None,
     ) -> Tensor:
-        """Advance every layer of one fused block by one step; appends the new h (and c)."""
+        """Advance every layer of one fused block by one step; appends the new h (and c).
+        `first_gates`: see `step` (used for the stack's first layer only)."""
         assert isinstance(block, nn.LSTM | nn.GRU)
         for k in range(block.num_layers):
             if k > 0:  # nn.LSTM / nn.GRU drop out every layer's output but the last
                 x = dropout(x, block.dropout, self.training)
             layer = len(hiddens)
             weights = [getattr(block, f"{name}_l{k}") for name in _WEIGHT_NAMES]
+            if layer == 0 and first_gates is not None:  # W_ih's remaining columns; b_ih in it
+                weights[0] = weights[0][:, weights[0].size(1) - x.size(-1) :]
+                weights[2] = first_gates
             if state.cell is not None:
                 x, c = torch.lstm_cell(x, (state.hidden[layer], state.cell[layer]), *weights)
                 cells.append(c)
