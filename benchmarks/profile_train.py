@@ -17,25 +17,16 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
-import numpy as np
 import torch
 from torch.profiler import ProfilerActivity, profile
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
-from train_bench import SIZES, random_batch  # noqa: E402
+from train_bench import SIZES, random_batches, update_run  # noqa: E402
 
-from nmtkit.data.batching import BatchSampler  # noqa: E402
-from nmtkit.data.prepare import PreparedData  # noqa: E402
-from nmtkit.device import autocast_for  # noqa: E402
-from nmtkit.models import build_model  # noqa: E402
-from nmtkit.recipe import ModelConfig, load_recipe  # noqa: E402
-from nmtkit.train.distributed import World  # noqa: E402
 from nmtkit.train.loop import _update  # noqa: E402
-from nmtkit.train.optim import build_optimizer  # noqa: E402
 
 MATMULS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm")
 
@@ -51,27 +42,9 @@ def main() -> None:
     parser.add_argument("--shapes", action="store_true", help="also group by input shapes")
     args = parser.parse_args()
 
-    _, overrides, vocab, _ = SIZES[args.model]
-    recipe = load_recipe(REPO / "recipes" / "demo.yaml", [f"train.precision={args.precision}"])
-    torch.manual_seed(1)
-    model = build_model(ModelConfig(**{**recipe.model.model_dump(), **overrides}), vocab, vocab)
-    device = torch.device("cpu")
-    run = SimpleNamespace(
-        recipe=recipe,
-        world=World(),
-        device=device,
-        model=model,
-        ddp=model,
-        amp=autocast_for(device, args.precision),
-        scaler=torch.amp.GradScaler("cpu", enabled=False),
-        optimizer=build_optimizer(model.parameters(), recipe.train),
-    )
-    src, tgt = PreparedData.open(args.data).shards("train")
-    sampler = iter(BatchSampler(src.lengths, tgt.lengths, batch_tokens=4096, seed=1))
-    rng = np.random.default_rng(1)
-    batches = [
-        random_batch(src, tgt, next(sampler), vocab, rng) for _ in range(args.warmup + args.updates)
-    ]
+    run = update_run(args.model, torch.device("cpu"), args.precision)
+    stream = random_batches(args.data, SIZES[args.model][2])
+    batches = [next(stream) for _ in range(args.warmup + args.updates)]
     for batch in batches[: args.warmup]:
         _update(run, [(batch, 1.0)], int((batch.tgt_out != 0).sum()))  # type: ignore[arg-type]
     started = time.perf_counter()

@@ -21,6 +21,7 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -130,18 +131,14 @@ def random_batch(src: Shard, tgt: Shard, indices: np.ndarray, vocab: int, rng: A
     return Batch(src_ids, lens, tgt_in, tgt_out, torch.as_tensor(indices))
 
 
-def measure(
-    name: str, data: Path, device: torch.device, precision: str, warmup: int, steps: int
-) -> dict[str, Any]:
+def update_run(name: str, device: torch.device, precision: str) -> SimpleNamespace:
+    """What `train.loop._update` needs, for a model of SIZES (demo recipe, seed 1)."""
     _, overrides, vocab, _ = SIZES[name]
     recipe = load_recipe(REPO / "recipes" / "demo.yaml", [f"train.precision={precision}"])
     model_cfg = ModelConfig(**{**recipe.model.model_dump(), **overrides})
     torch.manual_seed(1)
     model = build_model(model_cfg, vocab, vocab).to(device)
-    src, tgt = PreparedData.open(data).shards("train")
-    sampler = BatchSampler(src.lengths, tgt.lengths, batch_tokens=4096, seed=1)
-    rng = np.random.default_rng(1)
-    run = SimpleNamespace(
+    return SimpleNamespace(
         recipe=recipe,
         world=World(),
         device=device,
@@ -151,12 +148,28 @@ def measure(
         scaler=torch.amp.GradScaler(device.type, enabled=False),
         optimizer=build_optimizer(model.parameters(), recipe.train),
     )
+
+
+def random_batches(data: Path, vocab: int) -> Iterator[Batch]:
+    """4,096-token batches with the lengths of `data`'s training split, random ids."""
+    src, tgt = PreparedData.open(data).shards("train")
+    sampler = BatchSampler(src.lengths, tgt.lengths, batch_tokens=4096, seed=1)
+    rng = np.random.default_rng(1)
+    for indices in sampler:
+        yield random_batch(src, tgt, indices, vocab, rng)
+
+
+def measure(
+    name: str, data: Path, device: torch.device, precision: str, warmup: int, steps: int
+) -> dict[str, Any]:
+    vocab = SIZES[name][2]
+    run = update_run(name, device, precision)
+    model = run.model
     counts = FlopCounts.of(model)
-    batches = iter(sampler)
+    batches = random_batches(data, vocab)
     tokens = flops = 0
     for step in range(warmup + steps):
-        indices = next(batches)
-        batch = random_batch(src, tgt, indices, vocab, rng)
+        batch = next(batches)
         real = int((batch.tgt_out != 0).sum())
         if step == warmup:
             if device.type == "cuda":
