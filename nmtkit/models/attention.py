@@ -265,10 +265,12 @@ class StepAttention:
             keys, values = keys.to(dtype), values.to(dtype)
         self.factors: list[tuple[Tensor, ...]] = []
         self.keys, self.values = _HandOver.apply(keys, values, self.factors)
-        self.mask = mask
+        self.padding = ~mask  # [B, S], True at padding; inverted once, not at every step
 
     def __call__(self, query: Tensor) -> AttentionOutput:
-        context, weights = _AttendStep.apply(query, self.keys, self.values, self.mask, self.factors)
+        context, weights = _AttendStep.apply(
+            query, self.keys, self.values, self.padding, self.factors
+        )
         return AttentionOutput(context, weights)
 
 
@@ -310,12 +312,12 @@ class _AttendStep(torch.autograd.Function):
 
     @staticmethod
     def forward(
-        ctx: Any, query: Tensor, keys: Tensor, values: Tensor, mask: Tensor, factors: list
+        ctx: Any, query: Tensor, keys: Tensor, values: Tensor, padding: Tensor, factors: list
     ) -> tuple[Tensor, Tensor]:
         with torch.autocast(query.device.type, enabled=False):
             q = query.to(keys.dtype)
             scores = torch.bmm(keys, q.unsqueeze(-1)).squeeze(-1).float()  # [B, S]
-            weights = torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1)
+            weights = torch.softmax(scores.masked_fill(padding, float("-inf")), dim=-1)
             context = torch.bmm(weights.to(values.dtype).unsqueeze(1), values).squeeze(1)
         ctx.save_for_backward(q, keys, values, weights)
         ctx.factors = factors
@@ -333,7 +335,7 @@ class _AttendStep(torch.autograd.Function):
             grad_weights = torch.bmm(values, grad_context.unsqueeze(-1)).squeeze(-1).float()
             grad_scores = weights * (grad_weights - (weights * grad_weights).sum(-1, keepdim=True))
             grad_query = torch.bmm(grad_scores.to(keys.dtype).unsqueeze(1), keys).squeeze(1)
-        ctx.factors.append((weights, grad_context.clone(), grad_scores, q))
+        ctx.factors.append((weights, grad_context, grad_scores, q))
         return grad_query.to(ctx.query_dtype), None, None, None, None
 
 
