@@ -27,7 +27,7 @@ from typer.testing import Result
 
 from nmtkit.train.checkpoint import TRANSLATION_KEYS
 from tests.conftest import one_line, run_cli, toy_pairs, toy_run_recipe, write_lines
-from tests.test_train import copy_run
+from tests.train.test_train import copy_run
 
 REPO = Path(__file__).resolve().parents[1]
 

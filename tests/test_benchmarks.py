@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.test_train import prepared_run
+from tests.train.test_train import prepared_run
 
 __all__ = ["prepared_run"]  # the fixture, shared with test_train
 

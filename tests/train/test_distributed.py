@@ -27,11 +27,11 @@ from nmtkit.errors import UserError
 from nmtkit.train.checkpoint import load_checkpoint
 from nmtkit.train.distributed import World, _rank_device, launched_by_torchrun
 from tests.conftest import one_line, run_cli
-from tests.test_train import copy_run, log_records, prepared_run, trained_copy
+from tests.train.test_train import copy_run, log_records, prepared_run, trained_copy
 
 __all__ = ["prepared_run"]  # the fixture, shared with test_train
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # 12 updates of 2 micro-batches; validated and saved every 4; a log record per update.
 SETTINGS = ["--set=model.dropout=0", "--set=train.accum_steps=2", "--set=train.valid_every=4"]
 SETTINGS += ["--set=train.log_every=1", "--set=train.max_steps=12"]

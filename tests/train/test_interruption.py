@@ -31,11 +31,11 @@ import yaml
 
 from nmtkit.train.checkpoint import load_checkpoint
 from tests.conftest import one_line, run_cli, toy_pairs, write_lines
-from tests.test_train import copy_run, log_records, prepared_run, trained_copy
+from tests.train.test_train import copy_run, log_records, prepared_run, trained_copy
 
 __all__ = ["prepared_run"]  # the fixture, shared with test_train
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # 40 updates, validated (and saved) every 5; the best two step files are kept, so pruning
 # happens too.
 SETTINGS = ["--set", "train.max_steps=40", "--set", "train.valid_every=5"]

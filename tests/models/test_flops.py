@@ -14,7 +14,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from nmtkit.models import build_model
 from nmtkit.models.flops import FlopCounts
 from nmtkit.recipe import ModelConfig
-from tests.test_models import GRID, VOCAB, grid_model
+from tests.models.test_models import GRID, VOCAB, grid_model
 
 COMBOS = list(enumerate(GRID))[::5]  # 58 of the 288 models of test_models
 

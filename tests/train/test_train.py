@@ -136,7 +136,7 @@ def test_sigterm_saves_and_resume_completes_identically(prepared_run: Path, tmp_
     assert run_cli("train", whole, "--set", "train.max_steps=30").exit_code == 0
     parts = copy_run(prepared_run, tmp_path / "parts")
     cmd = [sys.executable, "-m", "nmtkit", "train", str(parts), "--set", "train.max_steps=30"]
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     log = tmp_path / "parts" / "run" / "logs" / "metrics.jsonl"
     deadline = time.time() + 120

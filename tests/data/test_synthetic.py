@@ -36,7 +36,7 @@ from nmtkit.data.grammar import (
 from nmtkit.data.morphology import de_finite, en_finite
 from nmtkit.data.synthetic import GENERATOR_VERSION, generate_pair, iter_synthetic, lexicon_size
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ICH, WIR = PERSONAL[0], PERSONAL[4]
 PREP = {(p.de, p.use): p for p in lx.PREPOSITIONS}
 SUBORDINATORS_DE = ("weil", "obwohl", "während", "bevor", "wenn", "als", "dass")
