@@ -24,8 +24,17 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from nmtkit.errors import UserError
 from nmtkit.paths import RunPaths
 
+# Every choice set of the recipe, declared once; the models, search and evaluation use these.
 Split = Literal["train", "valid", "test"]
 InitScheme = Literal["uniform", "xavier"]
+CellKind = Literal["lstm", "gru", "peephole_lstm"]
+AttentionKind = Literal[
+    "none", "bahdanau", "luong_dot", "luong_general", "luong_concat", "multihead"
+]
+FeedingKind = Literal["none", "concat", "linear", "gated"]
+InitKind = Literal["final", "bridge", "mean", "zeros"]
+Precision = Literal["fp32", "bf16", "fp16"]
+LengthBy = Literal["source", "reference"]
 
 
 class RecipeError(UserError):
@@ -179,18 +188,16 @@ class TokenizerConfig(Section):
 
 
 class ModelConfig(Section):
-    cell: Literal["lstm", "gru", "peephole_lstm"] = "lstm"
+    cell: CellKind = "lstm"
     embed_size: int = Field(256, ge=1)
     hidden_size: int = Field(256, ge=1)
     encoder_layers: int = Field(2, ge=1)
     decoder_layers: int = Field(1, ge=1)
     bidirectional: bool = True
-    attention: Literal[
-        "none", "bahdanau", "luong_dot", "luong_general", "luong_concat", "multihead"
-    ] = "luong_general"
+    attention: AttentionKind = "luong_general"
     attention_heads: int = Field(4, ge=1)
-    input_feeding: Literal["none", "concat", "linear", "gated"] = "concat"
-    init: Literal["final", "bridge", "mean", "zeros"] = "bridge"
+    input_feeding: FeedingKind = "concat"
+    init: InitKind = "bridge"
     dropout: float = Field(0.2, ge=0.0, lt=1.0, description="between layers and before output")
     embed_dropout: float | None = Field(
         None, ge=0.0, lt=1.0, description="dropout on embeddings; null: same as dropout"
@@ -250,7 +257,7 @@ class EarlyStopping(Section):
 class TrainConfig(Section):
     seed: int = 1
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
-    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    precision: Precision = "fp32"
     batch_tokens: int = Field(4096, ge=1, description="tokens per batch, padding included")
     accum_steps: int = Field(1, ge=1)
     optimizer: Literal["adam", "adamw", "sgd"] = "adam"
@@ -285,7 +292,7 @@ class DecodeConfig(Section):
 
 class EvaluateConfig(Section):
     buckets: list[Annotated[int, Field(ge=1)]] = Field([10, 20, 30, 40, 50], min_length=1)
-    by: Literal["source", "reference"] = "source"
+    by: LengthBy = "source"
 
     @field_validator("buckets")
     @classmethod

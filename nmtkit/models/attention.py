@@ -16,17 +16,14 @@ in `EncoderOutput.keys` by `Seq2Seq.encode`), not once per decoder step.
 
 from __future__ import annotations
 
-from typing import Any, Literal, NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from nmtkit.models.encoder import EncoderOutput
-
-AttentionKind = Literal[
-    "none", "bahdanau", "luong_dot", "luong_general", "luong_concat", "multihead"
-]
+from nmtkit.recipe import AttentionKind
 
 
 class AttentionOutput(NamedTuple):

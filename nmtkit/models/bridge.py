@@ -15,15 +15,12 @@ GRU states have no c (`has_cell=False`): `cell` is None.
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
 from torch import Tensor, nn
 
 from nmtkit.models.encoder import EncoderOutput
 from nmtkit.models.rnn import RNNState
-
-InitKind = Literal["final", "bridge", "mean", "zeros"]
+from nmtkit.recipe import InitKind
 
 
 class Bridge(nn.Module):

@@ -15,7 +15,7 @@ cell) and input feeding need the step loop.
 
 from __future__ import annotations
 
-from typing import Literal, NamedTuple
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -25,9 +25,8 @@ from nmtkit.models.attention import Attention, StepAttention
 from nmtkit.models.bridge import Bridge
 from nmtkit.models.dropout import Dropout
 from nmtkit.models.encoder import EncoderOutput
-from nmtkit.models.rnn import CellKind, RNNState, StackedRNN
-
-FeedingKind = Literal["none", "concat", "linear", "gated"]
+from nmtkit.models.rnn import RNNState, StackedRNN
+from nmtkit.recipe import CellKind, FeedingKind
 
 
 class DecoderState(NamedTuple):

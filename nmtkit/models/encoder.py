@@ -16,7 +16,8 @@ import torch
 from torch import Tensor, nn
 
 from nmtkit.models.dropout import Dropout
-from nmtkit.models.rnn import CellKind, StackedRNN
+from nmtkit.models.rnn import StackedRNN
+from nmtkit.recipe import CellKind
 
 
 class EncoderOutput(NamedTuple):

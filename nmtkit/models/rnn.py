@@ -17,7 +17,7 @@
 
 from __future__ import annotations
 
-from typing import Literal, NamedTuple
+from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -25,8 +25,8 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from nmtkit.models.cells import PeepholeLSTM, lstm_by_steps
 from nmtkit.models.dropout import Dropout, dropout
+from nmtkit.recipe import CellKind
 
-CellKind = Literal["lstm", "gru", "peephole_lstm"]
 _WEIGHT_NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 RecurrentModule = nn.LSTM | nn.GRU | PeepholeLSTM
 

@@ -8,13 +8,13 @@ import torch
 from torch import Tensor
 
 from nmtkit.models.attention import (
-    AttentionKind,
     BahdanauAttention,
     LuongConcatAttention,
     NoAttention,
     make_attention,
 )
 from nmtkit.models.encoder import EncoderOutput
+from nmtkit.recipe import AttentionKind
 
 WEIGHTED: list[AttentionKind] = [
     "bahdanau",

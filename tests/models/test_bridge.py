@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from nmtkit.models.bridge import InitKind, LinearBridge, MeanBridge, make_bridge
+from nmtkit.models.bridge import LinearBridge, MeanBridge, make_bridge
 from nmtkit.models.encoder import EncoderOutput
+from nmtkit.recipe import InitKind
 
 H = 6
 
