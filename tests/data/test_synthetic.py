@@ -16,8 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from nmtkit.data import lexicon as lx
-from nmtkit.data.grammar import (
+from nmtkit.data.synthetic import GENERATOR_VERSION, generate_pair, iter_synthetic, lexicon_size
+from nmtkit.data.synthetic import lexicon as lx
+from nmtkit.data.synthetic.grammar import de_np, de_pp, en_np, en_pp, render_sentence
+from nmtkit.data.synthetic.morphology import de_finite, en_finite
+from nmtkit.data.synthetic.trees import (
     HOME,
     PERSONAL,
     Clause,
@@ -27,14 +30,7 @@ from nmtkit.data.grammar import (
     RelClause,
     Sentence,
     SubClause,
-    de_np,
-    de_pp,
-    en_np,
-    en_pp,
-    render_sentence,
 )
-from nmtkit.data.morphology import de_finite, en_finite
-from nmtkit.data.synthetic import GENERATOR_VERSION, generate_pair, iter_synthetic, lexicon_size
 
 ROOT = Path(__file__).resolve().parents[2]
 ICH, WIR = PERSONAL[0], PERSONAL[4]

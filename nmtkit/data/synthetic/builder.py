@@ -1,32 +1,37 @@
-"""Deterministic English->German parallel corpus from a small hand-written grammar.
+"""Random sentence trees for the synthetic corpus.
 
-Each pair is one abstract sentence tree (clauses, noun phrases, prepositional phrases over the
-entries of `nmtkit.data.lexicon`) rendered twice, with English and with German word order and
-morphology, so both sides always say the same thing. This module grows random trees and
-splits the pairs; the tree classes, their rendering and the constructions covered are in
-`nmtkit.data.grammar`, inflection in `nmtkit.data.morphology`.
-
-Length control
-    Each pair draws a target English length from a log-normal distribution (median about 13
-    words, tail past 70), starts from one minimal clause and applies random growth steps
-    (adjective, noun modifier, relative clause, adverb, adjunct, subordinate clause, coordinated
-    clause, coordinated noun) until the English side is that long. Clause nesting is capped at
-    MAX_LEVEL, so long sentences come from more clauses rather than unbounded recursion.
-
-Extending the lexicon
-    Add lines to the tables in `nmtkit.data.lexicon` (each table's header names its columns);
-    nouns carry a kind and place tags, verbs the kinds they accept, so new words only appear
-    where they fit. Bump GENERATOR_VERSION whenever the output changes.
+`Builder` starts from one minimal clause and applies random growth steps (adjective, noun
+modifier, relative clause, adverb, adjunct, subordinate clause, coordinated clause, coordinated
+noun) until the English side reaches a target length; `nmtkit.data.synthetic.generator` draws
+that length and renders the tree. Clause nesting is capped at MAX_LEVEL, so long sentences come
+from more clauses rather than unbounded recursion.
 """
 
 from __future__ import annotations
 
-import math
 import random
-from collections.abc import Iterator
 
-from nmtkit.data import lexicon as lx
-from nmtkit.data.grammar import (
+from nmtkit.data.synthetic import lexicon as lx
+from nmtkit.data.synthetic.grammar import (
+    agreement,
+    count_words,
+    en_clause,
+    en_core,
+    en_pp,
+    en_rel,
+)
+from nmtkit.data.synthetic.pools import (
+    ADJECTIVES_FOR,
+    ALL_FRAMES,
+    BY_SUBJECT,
+    DIRECTION,
+    LOCATION,
+    PREP,
+    choose_determiner,
+    nouns_for,
+    object_frames,
+)
+from nmtkit.data.synthetic.trees import (
     COORDINATORS,
     HE,
     HOME,
@@ -42,97 +47,13 @@ from nmtkit.data.grammar import (
     RelClause,
     Sentence,
     SubClause,
-    agreement,
-    count_words,
-    en_clause,
-    en_core,
-    en_pp,
-    en_rel,
-    render_sentence,
 )
-from nmtkit.data.lexicon import lexicon_size
 
-__all__ = ["GENERATOR_VERSION", "generate_pair", "iter_synthetic", "lexicon_size"]
-
-GENERATOR_VERSION = 1
-SPLITS = ("train", "valid", "test")
 MAX_LEVEL = 3  # deepest clause nesting; the main clause is level 0
 MAX_NEST = 2  # longest chain of noun-modifying prepositional phrases
-TARGET_MEDIAN, TARGET_SIGMA, TARGET_MIN, TARGET_MAX = 13.0, 0.7, 4, 100
-_PREP = {(p.de, p.use): p for p in lx.PREPOSITIONS}
 
 
-# ------------------------------------------------------------------------ lexicon indexes
-
-
-def _fits(noun: lx.Noun, spec: str) -> bool:
-    """A noun fits a spec by kind (upper-case letters) or by tag (lower-case letters)."""
-    return any(ch in (noun.kind if ch.isupper() else noun.tags) for ch in spec)
-
-
-_NOUNS_FOR: dict[str, list[lx.Noun]] = {}
-
-
-def _nouns_for(spec: str) -> list[lx.Noun]:
-    if spec not in _NOUNS_FOR:
-        _NOUNS_FOR[spec] = [n for n in lx.NOUNS if _fits(n, spec)]
-    return _NOUNS_FOR[spec]
-
-
-def _frame_pools() -> tuple[list[tuple[lx.Verb, str]], dict[str, list[tuple[lx.Verb, str]]]]:
-    """All (verb, frame) choices, and those by subject kind; copula frames repeated as weight."""
-    frames = [(v, f) for v in lx.VERBS for f in v.frames if f != "b"]
-    copula = [(lx.BE, "cop")] * 14 + [(lx.BE, "copl")] * 5
-    by_subject: dict[str, list[tuple[lx.Verb, str]]] = {}
-    for verb, frame in frames + copula:
-        kinds = "PATFDRV" if frame == "copl" else verb.subj
-        for kind in kinds:
-            by_subject.setdefault(kind, []).append((verb, frame))
-    return frames + copula, by_subject
-
-
-_ALL_FRAMES, _BY_SUBJECT = _frame_pools()
-_ADJECTIVES_FOR = {k: [a for a in lx.ADJECTIVES if k in a.kinds] for k in "PATFDRVLE"}
-_LOCATION = [p for p in lx.PREPOSITIONS if p.use == "loc"]
-_DIRECTION = [p for p in lx.PREPOSITIONS if p.use == "dir"]
-_OBJECT_FRAMES: dict[tuple[str, str], list[tuple[lx.Verb, str]]] = {}
-
-
-def _object_frames(np: NounPhrase, role: str) -> list[tuple[lx.Verb, str]]:
-    """Verb frames whose accusative (role "acc") or dative ("dat") object may be this phrase."""
-    noun = np.noun or lx.NOUN["Mann"]  # names stand in for any person
-    key = (noun.kind + noun.tags, role)
-    if key not in _OBJECT_FRAMES:
-        frames = ("a", "g", "t") if role == "acc" else ("d",)
-        _OBJECT_FRAMES[key] = [(v, f) for v, f in _ALL_FRAMES if f in frames and _fits(noun, v.obj)]
-    return _OBJECT_FRAMES[key]
-
-
-# ------------------------------------------------------------------------------ generation
-
-_COUNT_DETS, _COUNT_WEIGHTS = (
-    ("def", "indef", "poss", "dem", "bare", "num", "kein"),
-    (45, 22, 10, 6, 8, 6, 3),
-)
-_MASS_DETS, _MASS_WEIGHTS = ("def", "poss", "dem", "bare", "kein"), (45, 10, 6, 35, 4)
-
-
-def _choose_determiner(rng: random.Random, np: NounPhrase) -> None:
-    assert np.noun is not None
-    if np.noun.mass:
-        np.det = rng.choices(_MASS_DETS, _MASS_WEIGHTS)[0]
-    else:
-        np.det = rng.choices(_COUNT_DETS, _COUNT_WEIGHTS)[0]
-        np.plural = np.det in ("bare", "num") or (np.det != "indef" and rng.random() < 0.25)
-    if np.det == "kein" and np.nest:  # no "ohne keinen Hund" / "without no dog"
-        np.det = "def"
-    if np.det == "poss":
-        np.owner = rng.choice(PERSONAL)
-    elif np.det == "num":
-        np.number = rng.choice(lx.NUMBERS)
-
-
-class _Builder:
+class Builder:
     """Grows one sentence tree; keeps lists of the parts a growth step may extend."""
 
     def __init__(self, rng: random.Random, target: int) -> None:
@@ -189,16 +110,16 @@ class _Builder:
                 np = NounPhrase("P", name=self.rng.choice(lx.NAMES), level=level, nest=nest)
                 self.nps.append(np)
                 return np
-        return self.common_noun(self.rng.choice(_nouns_for(spec)), level, nest)
+        return self.common_noun(self.rng.choice(nouns_for(spec)), level, nest)
 
     def common_noun(self, noun: lx.Noun, level: int, nest: int, simple: bool = False) -> NounPhrase:
         np = NounPhrase(noun.kind, noun=noun, level=level, nest=nest, simple=simple)
-        _choose_determiner(self.rng, np)
+        choose_determiner(self.rng, np)
         self.nps.append(np)
         return np
 
     def pick_frame(self, kind: str, level: int, gap_role: str) -> tuple[lx.Verb, str]:
-        pool = _BY_SUBJECT[kind] if kind else _ALL_FRAMES
+        pool = BY_SUBJECT[kind] if kind else ALL_FRAMES
         comp_ok = level < MAX_LEVEL and self.target - self.length > 8
         for _ in range(1000):
             verb, frame = self.rng.choice(pool)
@@ -236,7 +157,7 @@ class _Builder:
         if fr in ("c", "k"):
             c.comp = self.clause(level + 1)
         if fr == "cop":
-            c.pred = self.rng.choice(_ADJECTIVES_FOR[subj.kind])
+            c.pred = self.rng.choice(ADJECTIVES_FOR[subj.kind])
             c.very = self.rng.random() < 0.1
         if fr in ("l", "copl") and gap_role != "loc":
             c.place = self.location(level, 0)
@@ -253,22 +174,22 @@ class _Builder:
 
     def location(self, level: int, nest: int, tags: str = "iaunw") -> PrepPhrase:
         """Where something is: two-way prepositions with the dative ("im Garten")."""
-        noun = self.rng.choice(_nouns_for(tags))
-        prep = self.rng.choice([p for p in _LOCATION if p.tag in noun.tags and p.tag in tags])
+        noun = self.rng.choice(nouns_for(tags))
+        prep = self.rng.choice([p for p in LOCATION if p.tag in noun.tags and p.tag in tags])
         np = self.common_noun(noun, level, nest + 1)
         if prep.de != "zwischen":
             return PrepPhrase(prep, np)
-        other = self.rng.choice(_nouns_for("n"))
+        other = self.rng.choice(nouns_for("n"))
         while other is noun:
-            other = self.rng.choice(_nouns_for("n"))
+            other = self.rng.choice(nouns_for("n"))
         return PrepPhrase(prep, np, self.common_noun(other, level, nest + 1))
 
     def direction(self, level: int) -> PrepPhrase:
         """Where something goes: two-way prepositions with the accusative ("in den Garten")."""
         if self.rng.random() < 0.08:
             return PrepPhrase(HOME, None)
-        prep = self.rng.choice(_DIRECTION)
-        return PrepPhrase(prep, self.common_noun(self.rng.choice(_nouns_for(prep.tag)), level, 1))
+        prep = self.rng.choice(DIRECTION)
+        return PrepPhrase(prep, self.common_noun(self.rng.choice(nouns_for(prep.tag)), level, 1))
 
     def coreferent(self, np: NounPhrase) -> NounPhrase | None:
         """A subject pronoun for `np`: German follows grammatical gender (das Mädchen -> es),
@@ -294,7 +215,7 @@ class _Builder:
         np = self.rng.choice(self.nps)
         if np.noun is None or len(np.adjs) >= 2:
             return 0
-        adj = self.rng.choice(_ADJECTIVES_FOR[np.kind])
+        adj = self.rng.choice(ADJECTIVES_FOR[np.kind])
         if any(a.order == adj.order for a in np.adjs):  # no "big small", no "red green"
             return 0
         np.adjs = sorted([*np.adjs, adj], key=lambda a: a.order)
@@ -320,9 +241,9 @@ class _Builder:
         if option == "loc":  # places relate to places: "das Haus neben der Kirche"
             np.mod = self.location(np.level, np.nest, "n" if kind == "L" else "iaunw")
         elif option == "with":
-            np.mod = PrepPhrase(_PREP["mit", "com"], self.noun_phrase("Ac", np.level, np.nest + 1))
+            np.mod = PrepPhrase(PREP["mit", "com"], self.noun_phrase("Ac", np.level, np.nest + 1))
         else:
-            prep = _PREP[("für", "ben") if option == "for" else ("von", "src")]
+            prep = PREP[("für", "ben") if option == "for" else ("von", "src")]
             np.mod = PrepPhrase(prep, self.noun_phrase("P", np.level, np.nest + 1))
         return count_words(en_pp(np.mod))
 
@@ -338,11 +259,11 @@ class _Builder:
     def relative(self, np: NounPhrase) -> RelClause:
         """A relative clause on `np`, the relative pronoun in a role the phrase can fill."""
         level, rng = np.level + 1, self.rng
-        places = [p for p in _LOCATION if np.noun and p.tag in np.noun.tags and p.de != "zwischen"]
+        places = [p for p in LOCATION if np.noun and p.tag in np.noun.tags and p.de != "zwischen"]
         roles = {
             "subj": 5.0,
-            "acc": 3.0 if _object_frames(np, "acc") else 0.0,
-            "dat": 1.0 if _object_frames(np, "dat") else 0.0,
+            "acc": 3.0 if object_frames(np, "acc") else 0.0,
+            "dat": 1.0 if object_frames(np, "dat") else 0.0,
             "loc": 1.5 if places else 0.0,
             "com": 0.7 if np.kind in "PA" else 0.0,
         }
@@ -351,9 +272,9 @@ class _Builder:
             gap = NounPhrase(np.kind, gap=True, plural=agreement(np)[1])
             return RelClause("subj", self.clause(level, subj=gap, gap_role="subj"))
         if role in ("acc", "dat"):
-            frame = rng.choice(_object_frames(np, role))
+            frame = rng.choice(object_frames(np, role))
             return RelClause(role, self.clause(level, frame=frame, gap_role=role))
-        prep = rng.choice(places) if role == "loc" else _PREP["mit", "com"]
+        prep = rng.choice(places) if role == "loc" else PREP["mit", "com"]
         return RelClause("prep", self.clause(level, gap_role=role), prep)
 
     def grow_adverb(self) -> int:
@@ -377,13 +298,13 @@ class _Builder:
         if use == "loc":
             pp = self.location(c.level, 0)
         elif use == "time":
-            event = self.common_noun(rng.choice(_nouns_for("E")), c.level, 1)
-            pp = PrepPhrase(_PREP[rng.choice(("nach", "vor")), "time"], event)
+            event = self.common_noun(rng.choice(nouns_for("E")), c.level, 1)
+            pp = PrepPhrase(PREP[rng.choice(("nach", "vor")), "time"], event)
         elif use == "com":
-            prep = _PREP["mit" if rng.random() < 0.8 else "ohne", "com"]
+            prep = PREP["mit" if rng.random() < 0.8 else "ohne", "com"]
             pp = PrepPhrase(prep, self.noun_phrase("PA", c.level, 1))
         else:
-            pp = PrepPhrase(_PREP["für", "ben"], self.noun_phrase("P", c.level, 1))
+            pp = PrepPhrase(PREP["für", "ben"], self.noun_phrase("P", c.level, 1))
         c.adjuncts.append(pp)
         return count_words(en_pp(pp))
 
@@ -433,7 +354,7 @@ class _Builder:
         if not self.args:
             return 0
         np = self.rng.choice(self.args)
-        noun = self.rng.choice(_nouns_for(np.kind))
+        noun = self.rng.choice(nouns_for(np.kind))
         if np.partner or np.rel or np.mod or np.referenced or noun is np.noun:
             return 0
         np.partner = self.common_noun(noun, np.level, np.nest, simple=True)
@@ -450,57 +371,3 @@ class _Builder:
             movable = [pp for pp in c.adjuncts if pp.prep.use in ("loc", "time")]
             if movable:
                 c.front, c.topic = "pp", movable[0]
-
-
-def generate_pair(rng: random.Random) -> tuple[str, str]:
-    """One sentence pair drawn with the given RNG."""
-    target = round(rng.lognormvariate(math.log(TARGET_MEDIAN), TARGET_SIGMA))
-    target = min(max(target, TARGET_MIN), TARGET_MAX)
-    return render_sentence(_Builder(rng, target).build())
-
-
-def iter_synthetic(
-    split: str, *, pairs: int, valid: int, test: int, seed: int
-) -> Iterator[tuple[str, str]]:
-    """Yield (english, german) pairs of one split: 'train' yields `pairs` pairs, 'valid' `valid`,
-    'test' `test`.
-
-    Same arguments -> byte-identical stream. Each split has its own RNG seeded from the string
-    "{seed}:{split}"; valid and test never repeat a source sentence, test skips valid's sources
-    and train skips both, so train regenerates the (small) held-out splits first.
-    """
-    if split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
-    for label, count in (("pairs", pairs), ("valid", valid), ("test", test)):
-        if count < 0:
-            raise ValueError(f"{label} must be >= 0, got {count}")
-    return _iter_split(split, pairs, valid, test, seed)
-
-
-def _iter_split(
-    split: str, pairs: int, valid: int, test: int, seed: int
-) -> Iterator[tuple[str, str]]:
-    taken: set[str] = set()  # membership tests only: never iterated, so hash order cannot leak
-    counts = {"valid": valid, "test": test, "train": pairs}
-    for name in ("valid", "test", "train"):
-        unique = name != "train"  # train may repeat itself (a later dedup step handles it)
-        for pair in _draw(random.Random(f"{seed}:{name}"), counts[name], taken, unique):
-            if name == split:
-                yield pair
-        if name == split:
-            return
-
-
-def _draw(
-    rng: random.Random, count: int, taken: set[str], unique: bool
-) -> Iterator[tuple[str, str]]:
-    """`count` pairs whose source is not in `taken`; unique ones are added to it."""
-    made = 0
-    while made < count:
-        src, tgt = generate_pair(rng)
-        if src in taken:
-            continue
-        if unique:
-            taken.add(src)
-        made += 1
-        yield src, tgt

@@ -1,14 +1,14 @@
 """German and English inflection for the synthetic corpus (`nmtkit.data.synthetic`).
 
-The rules that turn a lexicon entry (`nmtkit.data.lexicon`) into the form a sentence needs:
-German articles, relative pronouns and attributive adjective endings by case and gender/number,
-German noun forms (weak nouns, dative plural), and finite verb forms in both languages, present
-and Präteritum. The genitive is never generated, so no paradigm has it.
+The rules that turn a lexicon entry (`nmtkit.data.synthetic.lexicon`) into the form a sentence
+needs: German articles, relative pronouns and attributive adjective endings by case and
+gender/number, German noun forms (weak nouns, dative plural), and finite verb forms in both
+languages, present and Präteritum. The genitive is never generated, so no paradigm has it.
 """
 
 from __future__ import annotations
 
-from nmtkit.data.lexicon import Noun, Verb
+from nmtkit.data.synthetic.lexicon import Noun, Verb
 
 
 def _paradigm(nom: str, acc: str, dat: str) -> dict[str, dict[str, str]]:
