@@ -4,25 +4,24 @@
 
 Every section is a pydantic model with extra keys forbidden, so a typo is an error, not a
 silently ignored setting. Mistakes become a `RecipeError` naming the file, the line, the dotted
-key, the allowed values and, for unknown keys, the closest known key ("did you mean ...?").
+key, the allowed values and, for unknown keys, the closest known key ("did you mean ...?"),
+worded by `nmtkit.recipe_errors`.
 Only the top-level run functions see the whole recipe; each builder gets its own section.
 """
 
 from __future__ import annotations
 
-import difflib
 import itertools
 import re
-import types
-import typing
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from nmtkit.errors import UserError
 from nmtkit.paths import RunPaths
+from nmtkit.recipe_errors import describe_validation_error, describe_yaml_error, kind_of
 
 # Every choice set of the recipe, declared once; the models, search and evaluation use these.
 Split = Literal["train", "valid", "test"]
@@ -361,20 +360,19 @@ def parse_recipe(
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise RecipeError(f"{path}: {_describe_yaml_error(exc)}") from None
+        raise RecipeError(f"{path}: {describe_yaml_error(exc)}") from None
     if raw is None:
         raise RecipeError(f"{path} is empty; a recipe needs at least a `name:`")
     if not isinstance(raw, dict):
         raise RecipeError(
-            f"{path}: the top level must be a mapping of sections, not a {_kind(raw)}"
+            f"{path}: the top level must be a mapping of sections, not a {kind_of(raw)}"
         )
     overridden = {key for key, _ in (apply_override(raw, item) for item in overrides)}
     try:
         return Recipe.model_validate(raw)
     except ValidationError as exc:
-        lines = _line_numbers(text)
-        problems = [_describe(err, lines, overridden) for err in exc.errors()]
-        raise RecipeError(f"{path}: " + " ".join(problems)) from None
+        problems = describe_validation_error(exc, text, overridden, root=Recipe)
+        raise RecipeError(f"{path}: {problems}") from None
 
 
 def _read_text(path: Path) -> str:
@@ -408,110 +406,7 @@ def apply_override(raw: dict[str, Any], item: str) -> tuple[str, Any]:
             child = node[part] = {}
         if not isinstance(child, dict):
             prefix = ".".join(parts[: depth + 1])
-            raise RecipeError(f"--set {key}: {prefix} is a {_kind(child)}, not a section")
+            raise RecipeError(f"--set {key}: {prefix} is a {kind_of(child)}, not a section")
         node = child
     node[parts[-1]] = value
     return key, value
-
-
-def _describe_yaml_error(exc: yaml.YAMLError) -> str:
-    mark = getattr(exc, "problem_mark", None)
-    problem = getattr(exc, "problem", None) or str(exc)
-    if mark is None:
-        return f"invalid YAML: {problem}"
-    return f"invalid YAML at line {mark.line + 1}, column {mark.column + 1}: {problem}"
-
-
-def _kind(value: object) -> str:
-    return {list: "list", str: "string", int: "number", float: "number", bool: "boolean"}.get(
-        type(value), type(value).__name__
-    )
-
-
-def _describe(err: Any, lines: dict[tuple[str, ...], int], overridden: set[str]) -> str:
-    """One sentence for one pydantic error: where, which key, what is wrong, what is allowed."""
-    loc = tuple(str(part) for part in err["loc"])
-    dotted = ".".join(loc)
-    if not dotted:
-        where = "recipe"
-    elif dotted in overridden or (loc not in lines and _set_by_override(dotted, overridden)):
-        where = f"--set {dotted}"
-    else:
-        line = _nearest_line(lines, loc)
-        where = f"line {line}: {dotted}" if line else dotted
-    kind = err["type"]
-    if kind == "extra_forbidden":
-        return f"{where}: unknown key{_suggestion(loc)}."
-    if kind == "missing":
-        return f"{where}: required key is missing."
-    message = err["msg"].removeprefix("Value error, ")
-    got = "" if kind.startswith("value_error") or "input" not in err else f" (got {err['input']!r})"
-    return f"{where}: {message}{got}."
-
-
-def _set_by_override(dotted: str, overridden: set[str]) -> bool:
-    """Whether an override wrote `dotted`: a key inside it (`--set train.early_stopping.x.y=1`
-    makes the unknown section `x`) or a section around it (`--set model={hiden: 1}`)."""
-    return any(key.startswith(f"{dotted}.") or dotted.startswith(f"{key}.") for key in overridden)
-
-
-def _suggestion(loc: tuple[str, ...]) -> str:
-    known = _fields_at(loc[:-1])
-    if not known:
-        return ""
-    close = difflib.get_close_matches(loc[-1], known, n=1, cutoff=0.6)
-    hint = f"; did you mean `{close[0]}`?" if close else "."
-    return f"{hint} Known keys here: {', '.join(known)}"
-
-
-def _fields_at(loc: tuple[str, ...]) -> list[str]:
-    """Field names of the section at `loc` (e.g. ('data', 'source') -> synthetic, files, ...)."""
-    model: type[BaseModel] | None = Recipe
-    for part in loc:
-        if model is None or part not in model.model_fields:
-            return []
-        model = _section_type(model.model_fields[part].annotation)
-    return list(model.model_fields) if model is not None else []
-
-
-def _section_type(annotation: Any) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
-        for arg in get_args(annotation):
-            found = _section_type(arg)
-            if found is not None:
-                return found
-    return None
-
-
-def _line_numbers(text: str) -> dict[tuple[str, ...], int]:
-    """Map each key path of a YAML mapping to the 1-based line where it appears."""
-    lines: dict[tuple[str, ...], int] = {}
-    try:
-        root = yaml.compose(text)
-    except yaml.YAMLError:
-        return lines
-
-    def walk(node: yaml.Node, path: tuple[str, ...]) -> None:
-        if isinstance(node, yaml.MappingNode):
-            for key_node, value_node in node.value:
-                key = (*path, str(key_node.value))
-                lines[key] = key_node.start_mark.line + 1
-                walk(value_node, key)
-        elif isinstance(node, yaml.SequenceNode):
-            for i, item in enumerate(node.value):
-                lines[(*path, str(i))] = item.start_mark.line + 1
-                walk(item, (*path, str(i)))
-
-    if root is not None:
-        walk(root, ())
-    return lines
-
-
-def _nearest_line(lines: dict[tuple[str, ...], int], loc: tuple[str, ...]) -> int | None:
-    """The line of `loc`, or of its closest ancestor that the file spells out."""
-    for end in range(len(loc), 0, -1):
-        if loc[:end] in lines:
-            return lines[loc[:end]]
-    return None

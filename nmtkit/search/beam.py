@@ -30,6 +30,8 @@ counting the EOS. Hypotheses are ranked by `score`.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
@@ -64,84 +66,169 @@ def beam_search(
     if not 1 <= nbest <= beam_size:
         raise ValueError(f"nbest must be between 1 and the beam size {beam_size}, got {nbest}")
     search = as_search_model(model)
-    batch, k = src.size(0), beam_size
-    device = src.device
+    k = beam_size
     limits = max_lengths(src_lens, max_len_ratio).tolist()
     lengths = src_lens.tolist()
+    beams = _start(search, src, src_lens, k)
+    finished: list[list[Hypothesis]] = [[] for _ in range(src.size(0))]
 
+    t = 0
+    while True:
+        at_limit = [limits[i] <= t + 1 for i in beams.alive]
+        cands = _extend(search, beams, at_limit, k, attention=attention)
+        _finish_eos(finished, beams, cands, k, src_lengths=lengths, length=t + 1, alpha=alpha)
+        nxt = _next_beams(cands, k)
+        no_beam = (~torch.isfinite(nxt.scores[:, 0])).tolist()
+        alive, live = beams.alive, beams.live
+        beams.live = [
+            live[a] and not no_beam[a] and len(finished[alive[a]]) < k for a in range(len(alive))
+        ]
+        if not any(beams.live):
+            break
+        _advance(search, beams, nxt, k)
+        t += 1
+
+    return [_best(hyps, nbest) for hyps in finished]
+
+
+@dataclass
+class _Beams:
+    """The search state between steps t and t+1 (A active sentences, K beams each; see the
+    module docstring)."""
+
+    alive: list[int]  # A: original batch index of each active sentence
+    live: list[bool]  # A: False once the sentence is done (it may still ride along, beamless)
+    enc: Any  # encoder output, A rows
+    state: Any  # decoder state, A*K rows: beam k of sentence a at row a*K + k
+    cum: Tensor  # [A, K] fp32: summed log-probabilities of each live beam (-inf: no beam)
+    history: Tensor  # [A*K, t] long: tokens of each live beam so far
+    prev: Tensor  # [A*K] long: the last token of each beam (BOS at t = 0)
+    attn: Tensor | None  # [A*K, t, S] fp32: attention rows of each beam (when asked for)
+
+
+class _Candidates(NamedTuple):
+    """The best 2K extensions of each of the A active sentences, best first."""
+
+    scores: Tensor  # [A, 2K] fp32: summed log-probabilities, EOS included
+    beam: Tensor  # [A, 2K] long: the beam (0 .. K-1) each extends
+    token: Tensor  # [A, 2K] long: the token each appends
+    is_eos: Tensor  # [A, 2K] bool: appends EOS (and is a real extension, not -inf)
+
+
+class _Next(NamedTuple):
+    """The K next beams of each sentence: the best extensions that do not end in EOS."""
+
+    scores: Tensor  # [A, K] fp32 (-inf: no beam)
+    beam: Tensor  # [A, K] long: the beam each extends
+    token: Tensor  # [A, K] long: the token each appends
+
+
+def _start(search: SearchModel, src: Tensor, src_lens: Tensor, k: int) -> _Beams:
+    """The state before the first step: one live beam (BOS) per sentence, t = 0."""
+    batch, device = src.size(0), src.device
     enc = search.encode(src, src_lens)  # not repeated per beam: see the module docstring
     state = search.reorder(
         search.init_state(enc), torch.arange(batch, device=device).repeat_interleave(k)
     )
-    alive = list(range(batch))  # original index of the sentence at each position
     cum = torch.full((batch, k), float("-inf"), device=device)
     cum[:, 0] = 0.0
-    history = torch.zeros((batch * k, 0), dtype=torch.long, device=device)
-    prev = torch.full((batch * k,), BOS_ID, dtype=torch.long, device=device)
-    attn_history: Tensor | None = None
-    finished: list[list[Hypothesis]] = [[] for _ in range(batch)]
+    return _Beams(
+        alive=list(range(batch)),  # original index of the sentence at each position
+        live=[True] * batch,  # per position of `alive`: False once the sentence is done
+        enc=enc,
+        state=state,
+        cum=cum,
+        history=torch.zeros((batch * k, 0), dtype=torch.long, device=device),
+        prev=torch.full((batch * k,), BOS_ID, dtype=torch.long, device=device),
+        attn=None,
+    )
 
-    live = [True] * batch  # per position of `alive`: False once the sentence is done
-    t = 0
-    while True:
-        n = len(alive)
-        log_probs, state, attn = search.step(prev, state, enc)  # [n*K, V], ..., [n*K, S]
-        if attention and attn is not None:
-            step_attn = attn.float().unsqueeze(1)  # [n*K, 1, S]
-            attn_history = (
-                step_attn if attn_history is None else torch.cat([attn_history, step_attn], dim=1)
-            )
-        log_probs = _force_eos_at_limit(log_probs, [limits[i] <= t + 1 for i in alive], k)
-        vocab = log_probs.size(-1)
-        cand = (cum.unsqueeze(-1) + log_probs.view(n, k, vocab)).view(n, k * vocab)
-        top_scores, top_idx = cand.topk(min(2 * k, k * vocab), dim=-1)  # [n, 2K], best first
-        top_beam, top_tok = top_idx // vocab, top_idx % vocab
-        is_eos = (top_tok == EOS_ID) & torch.isfinite(top_scores)
 
-        # Finished hypotheses: EOS among the best K extensions of each sentence.
-        ends = is_eos[:, :k].nonzero()  # [F, 2] (sentence position, candidate)
-        if ends.numel():
-            _finish(
-                finished,
-                [alive[a] for a in ends[:, 0].tolist()],
-                rows=ends[:, 0] * k + top_beam[ends[:, 0], ends[:, 1]],
-                scores=top_scores[ends[:, 0], ends[:, 1]],
-                history=history,
-                attn_history=attn_history,
-                src_lengths=lengths,
-                penalty=length_penalty(t + 1, alpha),
-            )
+def _extend(
+    search: SearchModel, beams: _Beams, at_limit: list[bool], k: int, *, attention: bool
+) -> _Candidates:
+    """Run the decoder one step (updating `beams.state` and `beams.attn` to t+1 columns) and
+    keep the best 2K of the K*V extensions of each sentence."""
+    n = len(beams.alive)
+    log_probs, beams.state, attn = search.step(beams.prev, beams.state, beams.enc)
+    # log_probs [n*K, V], attn [n*K, S]
+    if attention and attn is not None:
+        step_attn = attn.float().unsqueeze(1)  # [n*K, 1, S]
+        beams.attn = step_attn if beams.attn is None else torch.cat([beams.attn, step_attn], dim=1)
+    log_probs = _force_eos_at_limit(log_probs, at_limit, k)
+    vocab = log_probs.size(-1)
+    cand = (beams.cum.unsqueeze(-1) + log_probs.view(n, k, vocab)).view(n, k * vocab)
+    top_scores, top_idx = cand.topk(min(2 * k, k * vocab), dim=-1)  # [n, 2K], best first
+    top_beam, top_tok = top_idx // vocab, top_idx % vocab
+    is_eos = (top_tok == EOS_ID) & torch.isfinite(top_scores)
+    return _Candidates(top_scores, top_beam, top_tok, is_eos)
 
-        # The next beams: the best K extensions that do not end in EOS.
-        next_scores, pos = top_scores.masked_fill(is_eos, float("-inf")).topk(k, dim=-1)
-        next_beam, next_tok = top_beam.gather(1, pos), top_tok.gather(1, pos)  # [n, K]
-        no_beam = (~torch.isfinite(next_scores[:, 0])).tolist()
-        live = [live[a] and not no_beam[a] and len(finished[alive[a]]) < k for a in range(n)]
-        if not any(live):
-            break
-        if live.count(False) >= COMPACT_AT * n:  # drop done sentences from the computation
-            keep = [a for a in range(n) if live[a]]
-            alive, live = [alive[a] for a in keep], [True] * len(keep)
-            kept = torch.tensor(keep, dtype=torch.long, device=device)
-            next_scores, next_beam, next_tok = next_scores[kept], next_beam[kept], next_tok[kept]
-            rows = (kept.unsqueeze(1) * k + next_beam).view(-1)
-            enc = search.select(enc, kept)
-        else:  # done sentences ride along, without beams, until enough of them are done
-            rows = (torch.arange(n, device=device).unsqueeze(1) * k + next_beam).view(-1)
-            if not all(live):
-                done = torch.tensor([not x for x in live], device=device)
-                next_scores = next_scores.masked_fill(done.unsqueeze(1), float("-inf"))
-        dead = ~torch.isfinite(next_scores)  # no beam: early steps (< K extensions), done
-        next_tok = next_tok.masked_fill(dead, PAD_ID)  # never EOS: a dead beam is not finished
-        state = search.reorder(state, rows)
-        history = torch.cat([history[rows], next_tok.view(-1, 1)], dim=1)
-        if attn_history is not None:
-            attn_history = attn_history[rows]
-        cum = next_scores
-        prev = next_tok.view(-1)
-        t += 1
 
-    return [_best(hyps, nbest) for hyps in finished]
+def _finish_eos(
+    finished: list[list[Hypothesis]],
+    beams: _Beams,
+    cands: _Candidates,
+    k: int,
+    *,
+    src_lengths: list[int],
+    length: int,
+    alpha: float,
+) -> None:
+    """Finished hypotheses: EOS among the best K extensions of each sentence (their `length`
+    tokens counting the EOS)."""
+    ends = cands.is_eos[:, :k].nonzero()  # [F, 2] (sentence position, candidate)
+    if ends.numel():
+        _finish(
+            finished,
+            [beams.alive[a] for a in ends[:, 0].tolist()],
+            rows=ends[:, 0] * k + cands.beam[ends[:, 0], ends[:, 1]],
+            scores=cands.scores[ends[:, 0], ends[:, 1]],
+            history=beams.history,
+            attn_history=beams.attn,
+            src_lengths=src_lengths,
+            penalty=length_penalty(length, alpha),
+        )
+
+
+def _next_beams(cands: _Candidates, k: int) -> _Next:
+    """The next beams: the best K extensions that do not end in EOS."""
+    next_scores, pos = cands.scores.masked_fill(cands.is_eos, float("-inf")).topk(k, dim=-1)
+    return _Next(next_scores, cands.beam.gather(1, pos), cands.token.gather(1, pos))  # [n, K]
+
+
+def _advance(search: SearchModel, beams: _Beams, nxt: _Next, k: int) -> None:
+    """Move `beams` to the next step: the K beams `nxt` of each sentence, done sentences
+    dropped from the batch (or riding along without beams until enough of them are done)."""
+    nxt, rows = _drop_done(search, beams, nxt, k)
+    dead = ~torch.isfinite(nxt.scores)  # no beam: early steps (< K extensions), done
+    next_tok = nxt.token.masked_fill(dead, PAD_ID)  # never EOS: a dead beam is not finished
+    beams.state = search.reorder(beams.state, rows)
+    beams.history = torch.cat([beams.history[rows], next_tok.view(-1, 1)], dim=1)
+    if beams.attn is not None:
+        beams.attn = beams.attn[rows]
+    beams.cum = nxt.scores
+    beams.prev = next_tok.view(-1)
+
+
+def _drop_done(search: SearchModel, beams: _Beams, nxt: _Next, k: int) -> tuple[_Next, Tensor]:
+    """Compact done sentences out of the batch (`beams.alive`, `beams.live`, `beams.enc`) once
+    they are COMPACT_AT of it, else give them no beams (-inf). Returns the next beams of the
+    remaining sentences and the rows [A'*K] of the current state they extend."""
+    n, live, device = len(beams.alive), beams.live, nxt.scores.device
+    next_scores, next_beam, next_tok = nxt
+    if live.count(False) >= COMPACT_AT * n:  # drop done sentences from the computation
+        keep = [a for a in range(n) if live[a]]
+        beams.alive, beams.live = [beams.alive[a] for a in keep], [True] * len(keep)
+        kept = torch.tensor(keep, dtype=torch.long, device=device)
+        next_scores, next_beam, next_tok = next_scores[kept], next_beam[kept], next_tok[kept]
+        rows = (kept.unsqueeze(1) * k + next_beam).view(-1)
+        beams.enc = search.select(beams.enc, kept)
+    else:  # done sentences ride along, without beams, until enough of them are done
+        rows = (torch.arange(n, device=device).unsqueeze(1) * k + next_beam).view(-1)
+        if not all(live):
+            done = torch.tensor([not x for x in live], device=device)
+            next_scores = next_scores.masked_fill(done.unsqueeze(1), float("-inf"))
+    return _Next(next_scores, next_beam, next_tok), rows
 
 
 def _finish(
