@@ -29,7 +29,10 @@ import numpy as np, torch
 from pathlib import Path
 from types import SimpleNamespace
 from nmtkit.data.batching import Batch, BatchSampler, pad
-from nmtkit.data.prepare import PreparedData
+try:  # where the prepared data's owner lives differs between revisions
+    from nmtkit.data.manifest import PreparedData
+except ImportError:
+    from nmtkit.data.prepare import PreparedData
 from nmtkit.device import autocast_for
 from nmtkit.models import build_model
 from nmtkit.recipe import ModelConfig, load_recipe

@@ -68,10 +68,10 @@ def train(
 
 
 def max_difference(a: Path, b: Path) -> float:
-    from nmtkit.train.checkpoint import load_checkpoint
+    from nmtkit.checkpoint import Checkpoint
 
-    x = load_checkpoint(a / "checkpoints" / "last.pt")["model"]
-    y = load_checkpoint(b / "checkpoints" / "last.pt")["model"]
+    x = Checkpoint.read(a / "checkpoints" / "last.pt").model
+    y = Checkpoint.read(b / "checkpoints" / "last.pt").model
     return max(float((x[k] - y[k]).abs().max()) for k in x)
 
 

@@ -32,9 +32,10 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 from sections import update_json, write_section  # noqa: E402
 
-from nmtkit.evaluate import score_corpus  # noqa: E402
-from nmtkit.testset import find_test_splits, open_run  # noqa: E402
-from nmtkit.translate import DecodeOptions, load_translator  # noqa: E402
+from nmtkit.data.manifest import PreparedData  # noqa: E402
+from nmtkit.evaluate.run import find_test_splits, open_run  # noqa: E402
+from nmtkit.evaluate.scores import score_corpus  # noqa: E402
+from nmtkit.translate import DecodeOptions, Translator  # noqa: E402
 
 SEARCHES = {"greedy": {"greedy": True}, "beam 5": {"beam_size": 5}}
 LENGTH_BUCKETS = [(1, 10), (11, 20), (21, 30), (31, 40), (41, 60), (61, 100)]
@@ -58,7 +59,7 @@ def length_study(translator, lines: list[str], recipe, per_bucket: int) -> list[
     """Seconds per sentence and per source word for sentences of each length bucket."""
     rows = []
     for name, search in SEARCHES.items():
-        options = DecodeOptions.from_recipe(recipe.decode, batch_tokens=4000, **search)
+        options = translator.defaults.replace(batch_tokens=4000, **search)
         list(translator.translate(lines[:64], options))  # warm-up
         for low, high in LENGTH_BUCKETS:
             group = [line for line in lines if low <= len(line.split()) <= high][:per_bucket]
@@ -108,16 +109,15 @@ def main() -> None:
     args = parser.parse_args()
 
     paths, recipe = open_run(args.run)
-    split = find_test_splits(paths)[0]
-    text = paths.data / "text"
-    lines = (text / f"{split}.{recipe.data.src_lang}").read_text(encoding="utf-8").splitlines()
-    refs = (text / f"{split}.{recipe.data.tgt_lang}").read_text(encoding="utf-8").splitlines()
+    data = PreparedData.open(paths.data)
+    split = find_test_splits(data, paths.root)[0]
+    lines, refs = data.read_text(split, "src"), data.read_text(split, "tgt")
     lines, refs = lines[: args.lines], refs[: args.lines]
-    translator = load_translator([paths.root], device="cpu")
+    translator = Translator.load(paths.root, device="cpu")
     rows = []
     for name, search in SEARCHES.items():
         for budget in args.batch_tokens:
-            options = DecodeOptions.from_recipe(recipe.decode, batch_tokens=budget, **search)
+            options = translator.defaults.replace(batch_tokens=budget, **search)
             row = {
                 "search": name,
                 "batch_tokens": budget,
@@ -126,7 +126,7 @@ def main() -> None:
             rows.append(row)
             print(row, flush=True)
 
-    train_lines = (text / f"train.{recipe.data.src_lang}").read_text(encoding="utf-8").splitlines()
+    train_lines = data.read_text("train", "src")
     by_length = length_study(translator, lines + train_lines, recipe, args.per_bucket)
     exponents = {name: round(growth_exponent(by_length, name), 2) for name in SEARCHES}
 

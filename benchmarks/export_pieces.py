@@ -12,13 +12,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from nmtkit.data.prepare import PreparedData
+from nmtkit.data.manifest import PreparedData
 
 
 def export(data_dir: Path, out: Path, test_lines: int | None = None) -> None:
     data = PreparedData.open(data_dir)
     out.mkdir(parents=True, exist_ok=True)
-    for split in data.manifest["splits"]:
+    for split in data.splits:
         shards = data.shards(split)
         limit = test_lines if split == "test" and test_lines else len(shards[0])
         for side, shard in zip(("src", "tgt"), shards, strict=True):
@@ -26,8 +26,7 @@ def export(data_dir: Path, out: Path, test_lines: int | None = None) -> None:
             with open(out / f"{split}.{side}", "w", encoding="utf-8") as f:
                 for i in range(limit):
                     f.write(" ".join(sp.id_to_piece(int(t)) for t in shard[i]) + "\n")
-    lang = data.manifest["tgt_lang"]
-    refs = (data.root / "text" / f"test.{lang}").read_text(encoding="utf-8").splitlines()
+    refs = data.read_text("test", "tgt")
     limit = test_lines or len(refs)
     (out / "test.raw.tgt").write_text("".join(r + "\n" for r in refs[:limit]), encoding="utf-8")
 

@@ -161,14 +161,14 @@ def nmtkit(run: Path, pieces: Path, source: Path, steps: int, work: Path, train:
     steady = train_records[1:]
     seconds = sum(r["tgt_tokens"] / r["tok_per_s"] for r in steady)
     checkpoint = run / "checkpoints" / "last.pt"
-    from nmtkit.train.checkpoint import load_checkpoint
+    from nmtkit.checkpoint import Checkpoint
 
     row: dict[str, Any] = {
         "toolkit": f"nmtkit {_version()}",
         "tgt_tokens_per_update": round(tokens / steps),
         "train_tok_per_s": round(tokens / wall),
         "train_tok_per_s_steady": round(sum(r["tgt_tokens"] for r in steady) / seconds),
-        "params": sum(t.numel() for t in load_checkpoint(checkpoint)["model"].values()),
+        "params": sum(t.numel() for t in Checkpoint.read(checkpoint).model.values()),
     }
     lines = len(source.read_text(encoding="utf-8").splitlines())
     searches = (("beam5", ["--beam", "5", "--alpha", "0"]), ("greedy", ["--greedy"]))

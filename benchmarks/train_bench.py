@@ -35,7 +35,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 from sections import update_json, write_section  # noqa: E402
 
 from nmtkit.data.batching import Batch, BatchSampler, pad  # noqa: E402
-from nmtkit.data.prepare import PreparedData  # noqa: E402
+from nmtkit.data.manifest import PreparedData  # noqa: E402
 from nmtkit.data.shards import Shard  # noqa: E402
 from nmtkit.device import autocast_for  # noqa: E402
 from nmtkit.models import build_model  # noqa: E402

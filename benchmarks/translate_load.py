@@ -216,11 +216,12 @@ def run_load(
 
 def default_source(model: Path) -> Path:
     """The source side of the model's run's first test split."""
-    from nmtkit.testset import find_test_splits, open_run
+    from nmtkit.data.manifest import PreparedData
+    from nmtkit.evaluate.run import find_test_splits, open_run
 
-    paths, recipe = open_run(model)
-    split = find_test_splits(paths)[0]
-    return paths.data / "text" / f"{split}.{recipe.data.src_lang}"
+    paths, _ = open_run(model)
+    data = PreparedData.open(paths.data)
+    return data.text(find_test_splits(data, paths.root)[0], "src")
 
 
 def shown(path: Path) -> str:

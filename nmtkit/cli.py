@@ -11,6 +11,34 @@ from typing import Annotated, Optional
 
 import typer
 
+from nmtkit.cli_options import (
+    AlphaOption,
+    AttentionOption,
+    BatchTokensOption,
+    BeamOption,
+    BucketsOption,
+    ByOption,
+    CompareOption,
+    DeviceOption,
+    EvaluateDeviceOption,
+    EvaluateRunArg,
+    FormatOption,
+    GreedyOption,
+    HypOption,
+    InputOption,
+    JsonOption,
+    MaxLenRatioOption,
+    MaxSrcTokensOption,
+    ModelsOption,
+    NbestOption,
+    OutputOption,
+    PlotOption,
+    PrecisionOption,
+    ProgressOption,
+    RefOption,
+    SrcOption,
+)
+
 app = typer.Typer(
     name="nmtkit",
     help="Train recurrent encoder-decoder translation models with attention, from raw parallel "
@@ -144,72 +172,16 @@ def train(
 
 @app.command()
 def evaluate(
-    run: Annotated[
-        Optional[Path],  # noqa: UP045 - typer reads this annotation at runtime on Python 3.10
-        typer.Argument(
-            metavar="[RUN_DIR_OR_RECIPE]",
-            help="Translate this run's test split(s) with its best.pt and score them.",
-            show_default=False,
-        ),
-    ] = None,
-    hyp: Annotated[
-        Optional[str],  # noqa: UP045
-        typer.Option(
-            "--hyp",
-            metavar="[NAME=]FILE",
-            help="Translations to score, one detokenized sentence per line; the baseline of the "
-            "significance tests. Named NAME, or by the file's stem.",
-            show_default=False,
-        ),
-    ] = None,
-    ref: Annotated[
-        Optional[Path],  # noqa: UP045
-        typer.Option("--ref", metavar="FILE", help="Reference translations.", show_default=False),
-    ] = None,
-    src: Annotated[
-        Optional[Path],  # noqa: UP045 - typer reads this annotation at runtime on Python 3.10
-        typer.Option("--src", metavar="FILE", help="Source sentences, for --by source."),
-    ] = None,
-    by: Annotated[
-        Optional[str],  # noqa: UP045
-        typer.Option(
-            "--by",
-            metavar="source|reference",
-            help="Bucket sentences by source or reference length in words "
-            "[default: source with --src, else reference].",
-            show_default=False,
-        ),
-    ] = None,
-    buckets: Annotated[
-        Optional[str],  # noqa: UP045
-        typer.Option(
-            "--buckets",
-            metavar="E1,E2,...",
-            help="Increasing bucket edges in words: 10,20 gives ≤10, 11-20 and 21+ "
-            "[default: 10,20,30,40,50, or the recipe's evaluate.buckets].",
-            show_default=False,
-        ),
-    ] = None,
-    json_path: Annotated[
-        Optional[Path],  # noqa: UP045
-        typer.Option("--json", metavar="FILE", help="Write every number as JSON."),
-    ] = None,
-    plot: Annotated[
-        Optional[Path],  # noqa: UP045
-        typer.Option("--plot", metavar="FILE", help="Plot BLEU by length (.png, .svg, .pdf)."),
-    ] = None,
-    compare: Annotated[
-        Optional[list[str]],  # noqa: UP045
-        typer.Option(
-            "--compare",
-            metavar="NAME=FILE",
-            help="Another system to score and test against --hyp (repeatable).",
-            show_default=False,
-        ),
-    ] = None,
-    device: Annotated[
-        str, typer.Option("--device", help="With RUN_DIR: where to translate (auto|cpu|cuda).")
-    ] = "auto",
+    run: EvaluateRunArg = None,
+    hyp: HypOption = None,
+    ref: RefOption = None,
+    src: SrcOption = None,
+    by: ByOption = None,
+    buckets: BucketsOption = None,
+    json_path: JsonOption = None,
+    plot: PlotOption = None,
+    compare: CompareOption = None,
+    device: EvaluateDeviceOption = "auto",
 ) -> None:
     """Score translations with BLEU, chrF and TER (sacrebleu), overall and by sentence length.
 
@@ -232,106 +204,47 @@ def evaluate(
     - `nmtkit evaluate --hyp luong=a.de --compare bahdanau=b.de --ref test.de --src test.en
       --buckets 10,20,30,40,50,60 --json report.json`
     """
-    from nmtkit.console import info, user_errors
+    from nmtkit.console import user_errors
 
     with user_errors():
-        from nmtkit.errors import UserError
-        from nmtkit.length_buckets import check_by, parse_edges
-
-        edges = None if buckets is None else parse_edges(buckets)
         if run is not None:
-            from nmtkit.testset import evaluate_run
+            from nmtkit.evaluate.run import evaluate_run_command
 
-            if hyp is not None or ref is not None or compare:
-                raise UserError("give either a run directory (or recipe) or --hyp/--ref, not both")
-            by_ = None if by is None else check_by(by)
-            for result in evaluate_run(run, device=device, by=by_, edges=edges):
-                info(f"{result.split}: translations {result.translations}, plot {result.plot_path}")
-            return
-        from nmtkit.evaluate import DEFAULT_EDGES, evaluate_files, name_systems
+            evaluate_run_command(
+                run, by=by, buckets=buckets, device=device, hyp=hyp, ref=ref, compare=compare
+            )
+        else:
+            from nmtkit.evaluate.files import evaluate_files_command
 
-        if hyp is None or ref is None:
-            raise UserError("give --hyp FILE and --ref FILE, or a run directory (or recipe)")
-        evaluate_files(
-            name_systems([hyp, *(compare or [])]),
-            ref,
-            src,
-            by=None if by is None else check_by(by),
-            edges=DEFAULT_EDGES if edges is None else edges,
-            json_path=json_path,
-            plot_path=plot,
-        )
+            evaluate_files_command(
+                hyp,
+                ref,
+                src,
+                compare=compare,
+                by=by,
+                buckets=buckets,
+                json_path=json_path,
+                plot_path=plot,
+            )
 
 
 @app.command()
 def translate(
-    model: Annotated[
-        list[Path],
-        typer.Option(
-            "--model",
-            "-m",
-            metavar="CKPT",
-            help="Checkpoint, run directory (its best.pt) or recipe; repeat for an ensemble.",
-            show_default=False,
-        ),
-    ],
-    input_path: Annotated[
-        Optional[Path],  # noqa: UP045 - typer reads this annotation at runtime on Python 3.10
-        typer.Option("--input", "-i", help="Source text, one sentence per line (default stdin)."),
-    ] = None,
-    output_path: Annotated[
-        Optional[Path],  # noqa: UP045
-        typer.Option("--output", "-o", help="Where to write (default stdout)."),
-    ] = None,
-    beam: Annotated[
-        Optional[int],  # noqa: UP045
-        typer.Option("--beam", "-b", help="Beam size [default: the recipe's decode.beam_size]."),
-    ] = None,
-    greedy: Annotated[
-        bool, typer.Option("--greedy", help="Greedy search (fastest; no n-best).")
-    ] = False,
-    batch_tokens: Annotated[
-        Optional[int],  # noqa: UP045
-        typer.Option("--batch-tokens", help="Source tokens per batch, padding included."),
-    ] = None,
-    alpha: Annotated[
-        Optional[float],  # noqa: UP045
-        typer.Option("--alpha", help="GNMT length penalty exponent (0: none)."),
-    ] = None,
-    max_len_ratio: Annotated[
-        Optional[float],  # noqa: UP045
-        typer.Option("--max-len-ratio", help="Longest output: ratio x source length + 5."),
-    ] = None,
-    max_src_tokens: Annotated[
-        Optional[int],  # noqa: UP045
-        typer.Option("--max-src-tokens", help="Longer inputs are truncated (with a warning)."),
-    ] = None,
-    nbest: Annotated[
-        int, typer.Option("--nbest", help="Hypotheses per line (tsv/jsonl; text prints the best).")
-    ] = 1,
-    fmt: Annotated[
-        str, typer.Option("--format", "-f", help="text | tsv (text<TAB>score per n-best) | jsonl.")
-    ] = "text",
-    attention: Annotated[
-        bool, typer.Option("--attention", help="jsonl: add the best hypothesis's attention.")
-    ] = False,
-    device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda.")] = "auto",
-    precision: Annotated[
-        str,
-        typer.Option(
-            "--precision",
-            help="auto (the recipe's train.precision on a GPU, fp32 elsewhere) | fp32 | bf16 "
-            "(autocast; faster on CPUs with AMX) | fp16 (CUDA).",
-        ),
-    ] = "auto",
-    progress: Annotated[
-        Optional[bool],  # noqa: UP045
-        typer.Option(
-            "--progress/--no-progress",
-            help="Progress bar on stderr [default: on for a file input unless stdout is a pipe].",
-            show_default=False,
-        ),
-    ] = None,
+    model: ModelsOption,
+    input_path: InputOption = None,
+    output_path: OutputOption = None,
+    beam: BeamOption = None,
+    greedy: GreedyOption = False,
+    batch_tokens: BatchTokensOption = None,
+    alpha: AlphaOption = None,
+    max_len_ratio: MaxLenRatioOption = None,
+    max_src_tokens: MaxSrcTokensOption = None,
+    nbest: NbestOption = 1,
+    fmt: FormatOption = "text",
+    attention: AttentionOption = False,
+    device: DeviceOption = "auto",
+    precision: PrecisionOption = "auto",
+    progress: ProgressOption = None,
 ) -> None:
     """Translate raw text, one sentence per line: exactly one output line per input line.
 
@@ -352,25 +265,28 @@ def translate(
     from nmtkit.console import user_errors
 
     with user_errors():
-        from nmtkit.translate import translate_file
+        from nmtkit.translate import Translator
+        from nmtkit.translate_files import translate_file
 
+        translator = Translator.load(model, device=device, precision=precision)
+        options = translator.defaults.replace(
+            beam_size=beam,
+            greedy=greedy,
+            batch_tokens=batch_tokens,
+            alpha=alpha,
+            max_len_ratio=max_len_ratio,
+            max_src_tokens=max_src_tokens,
+            nbest=nbest,
+            attention=attention,
+        )
         try:
             translate_file(
-                model,
+                translator,
+                options,
                 input_path=None if input_path == Path("-") else input_path,
                 output_path=None if output_path == Path("-") else output_path,
                 fmt=fmt,
-                device=device,
-                precision=precision,
                 show_progress=progress,
-                beam_size=beam,
-                greedy=greedy,
-                batch_tokens=batch_tokens,
-                alpha=alpha,
-                max_len_ratio=max_len_ratio,
-                max_src_tokens=max_src_tokens,
-                nbest=nbest,
-                attention=attention,
             )
         except BrokenPipeError:  # `... | head`: the reader has gone; not an error
             raise typer.Exit(code=0) from None
@@ -394,7 +310,7 @@ def average(
     from nmtkit.console import info, user_errors
 
     with user_errors():
-        from nmtkit.train.checkpoint import average_checkpoints
+        from nmtkit.checkpoint import average_checkpoints
 
         average_checkpoints(checkpoints, output)
         info(f"averaged {len(checkpoints)} checkpoints into {output}")

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Any
+from typing import Any, cast, get_args
 
 import torch
 
 from nmtkit.errors import UserError
+from nmtkit.recipe import Precision
+
+PRECISIONS: tuple[str, ...] = ("auto", *get_args(Precision))  # what --precision accepts
 
 
 def pick_device(name: str, *, setting: str = "--device") -> torch.device:
@@ -24,6 +27,18 @@ def pick_device(name: str, *, setting: str = "--device") -> torch.device:
     if name == "mps" and not torch.backends.mps.is_available():
         raise UserError(f"{setting} is mps but MPS is not available; use auto or cpu")
     return torch.device(name)
+
+
+def inference_precision(name: str, device: torch.device, trained: Precision) -> Precision:
+    """The precision to translate in: `auto` is the training precision (`trained`) on a GPU
+    and fp32 elsewhere; anything but PRECISIONS is a UserError."""
+    if name not in PRECISIONS:
+        raise UserError(
+            f"--precision must be {', '.join(PRECISIONS[:-1])} or {PRECISIONS[-1]}, got {name!r}"
+        )
+    if name == "auto":
+        return trained if device.type == "cuda" else "fp32"
+    return cast(Precision, name)
 
 
 def autocast_for(device: torch.device, precision: str) -> contextlib.AbstractContextManager[Any]:

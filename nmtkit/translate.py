@@ -1,85 +1,105 @@
-"""Translate raw text with a trained model or an ensemble: lines in, as many lines out, in order.
+"""Translate raw text with a trained model or an ensemble: the public Python API.
 
-    translator = load_translator([Path("runs/demo")], device="auto")
-    for result in translator.translate(lines, DecodeOptions(beam_size=5)):
+    from nmtkit import Translator
+
+    translator = Translator.load("runs/demo")                 # run dir, checkpoint or recipe
+    for result in translator.translate(["The old man sees the dog."]):
         print(result.texts[0])
+    options = translator.defaults.replace(beam_size=8, nbest=3)  # the recipe's `decode:` + changes
+    results = translator.translate(lines, options)
 
-The input is read as a stream, in windows of `WINDOW_LINES` lines: each window is
+A `Translator` loads once, from a checkpoint, a run directory (its `checkpoints/best.pt`), a
+recipe, several of these (an ensemble: mean log-probabilities), or a model already in memory
+(`from_model`, which validation during training uses). `translate` gives one `Translation` per
+line, in order, with the n-best texts, their scores, and on request the pieces and attention.
+`translate_stream` does the same lazily, in windows of `WINDOW_LINES` lines: each window is
 SentencePiece-encoded, sorted by length, cut into batches of at most `batch_tokens` source
-tokens (padding included), decoded, and given back in input order, so memory stays bounded on
+tokens (padding included), searched, and given back in input order, so memory stays bounded on
 any input size. An empty (or whitespace-only) line gives an empty translation without running
 the model; a line longer than `max_src_tokens` pieces is truncated, with a warning.
-
-A checkpoint is all this needs: it holds the recipe (model shape, decoding defaults) and both
-SentencePiece models (see `train/checkpoint.py`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import itertools
-import json
-import os
-import sys
-import time
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from pydantic import Field, ValidationError, model_validator
 
+from nmtkit.checkpoint import Checkpoint
 from nmtkit.data.batching import make_batches, pad
 from nmtkit.data.tokenizer import EOS_ID, Tokenizer
-from nmtkit.device import autocast_for, pick_device
-from nmtkit.errors import Interrupts, UserError
+from nmtkit.device import autocast_for, inference_precision, pick_device
+from nmtkit.errors import UserError
 from nmtkit.models import Seq2Seq, build_model
-from nmtkit.recipe import MAX_LEN_RATIO, DecodeConfig, Recipe, load_recipe, parse_recipe
+from nmtkit.recipe import MAX_LEN_RATIO, DecodeConfig, Recipe, load_recipe
 from nmtkit.search.beam import beam_search
 from nmtkit.search.greedy import greedy_hypotheses
 from nmtkit.search.hypothesis import Hypothesis
-from nmtkit.train.checkpoint import load_checkpoint
 
 WINDOW_LINES = 4096  # lines sorted together; bounds memory and the reordering delay
+ModelSource = str | Path  # a checkpoint, a run directory or a recipe
+
+# The command-line flag of each option and the rule it breaks, for one-paragraph errors.
+OPTION_FLAGS = {
+    "beam_size": ("--beam", "must be at least 1"),
+    "alpha": ("--alpha", "must be at least 0"),
+    "max_len_ratio": ("--max-len-ratio", f"must be above 0 and at most {MAX_LEN_RATIO:g}"),
+    "batch_tokens": ("--batch-tokens", "must be at least 1"),
+    "max_src_tokens": ("--max-src-tokens", "must be at least 2 (one piece and the EOS)"),
+    "nbest": ("--nbest", "must be at least 1"),
+}
 
 
-@dataclass(frozen=True)
-class DecodeOptions:
-    """How to search; `from_recipe` takes the defaults from a recipe's `decode` section."""
+class DecodeOptions(DecodeConfig):
+    """How to search: the recipe's `decode:` settings (`DecodeConfig`, same names, same
+    bounds) and the choices made per call. Build one with `Translator.defaults.replace(...)`
+    (the model's recipe plus changes) or directly (the recipe defaults plus changes)."""
 
-    beam_size: int = 5
-    alpha: float = 1.0
-    max_len_ratio: float = 2.0
-    batch_tokens: int = 8000
-    max_src_tokens: int = 400
-    nbest: int = 1
-    greedy: bool = False
-    attention: bool = False
+    nbest: int = Field(1, ge=1, description="hypotheses per line, best first")
+    greedy: bool = Field(False, description="greedy search (fastest; no n-best)")
+    attention: bool = Field(False, description="keep the best hypothesis's attention matrix")
+
+    @model_validator(mode="after")
+    def _nbest_fits(self) -> DecodeOptions:
+        if self.greedy and self.nbest > 1:
+            raise ValueError("--nbest needs beam search; drop --greedy")
+        if self.nbest > self.beam_size:
+            raise ValueError(f"--nbest {self.nbest} must be between 1 and --beam {self.beam_size}")
+        return self
 
     @classmethod
-    def from_recipe(cls, cfg: DecodeConfig, **overrides: Any) -> DecodeOptions:
-        options = cls(
-            beam_size=cfg.beam_size,
-            alpha=cfg.alpha,
-            max_len_ratio=cfg.max_len_ratio,
-            batch_tokens=cfg.batch_tokens,
-            max_src_tokens=cfg.max_src_tokens,
-        )
-        return replace(options, **{k: v for k, v in overrides.items() if v is not None})
+    def create(cls, values: dict[str, Any]) -> DecodeOptions:
+        """Validate `values`; a mistake is a UserError naming the command-line option."""
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            raise UserError(_describe_option_error(exc)) from None
 
-    def check(self) -> None:
-        """Option combinations that cannot work, as UserErrors naming the option."""
-        if self.beam_size < 1 or self.batch_tokens < 1:
-            raise UserError("--beam and --batch-tokens must be at least 1")
-        if not 0 < self.max_len_ratio <= MAX_LEN_RATIO:  # also refuses nan
-            raise UserError(f"--max-len-ratio must be above 0 and at most {MAX_LEN_RATIO:g}")
-        if self.max_src_tokens < 2:
-            raise UserError("--max-src-tokens must be at least 2 (one piece and the EOS)")
-        if self.greedy and self.nbest > 1:
-            raise UserError("--nbest needs beam search; drop --greedy")
-        if not 1 <= self.nbest <= self.beam_size:
-            raise UserError(f"--nbest {self.nbest} must be between 1 and --beam {self.beam_size}")
+    @classmethod
+    def from_recipe(cls, cfg: DecodeConfig) -> DecodeOptions:
+        return cls.create(cfg.model_dump())
+
+    def replace(self, **changes: Any) -> DecodeOptions:
+        """A validated copy with `changes` (field name -> value; None keeps the value)."""
+        given = {key: value for key, value in changes.items() if value is not None}
+        return self.create({**self.model_dump(), **given})
+
+
+def _describe_option_error(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    field = str(error["loc"][0]) if error["loc"] else ""
+    if field in OPTION_FLAGS:
+        flag, rule = OPTION_FLAGS[field]
+        return f"{flag} {rule}, got {error.get('input')!r}"
+    if error["type"] == "extra_forbidden":
+        return f"unknown decoding option {field!r}; known: {', '.join(DecodeOptions.model_fields)}"
+    return str(error["msg"]).removeprefix("Value error, ")
 
 
 @dataclass(frozen=True)
@@ -95,7 +115,18 @@ class Translation:
     truncated: bool = False
 
 
-def resolve_checkpoint(path: Path) -> Path:
+@dataclass
+class LoadedModel:
+    """One model as a Translator holds it."""
+
+    path: Path | None  # None for a model given in memory
+    model: Seq2Seq
+    recipe: Recipe
+    src_tokenizer: Tokenizer
+    tgt_tokenizer: Tokenizer
+
+
+def resolve_checkpoint(path: ModelSource) -> Path:
     """A checkpoint file; a run directory (or a recipe) means its checkpoints/best.pt."""
     path = Path(path)
     if path.is_file() and path.suffix in (".yaml", ".yml"):
@@ -115,25 +146,14 @@ def resolve_checkpoint(path: Path) -> Path:
     )
 
 
-@dataclass
-class LoadedModel:
-    path: Path
-    model: Seq2Seq
-    recipe: Recipe
-    src_tokenizer: Tokenizer
-    tgt_tokenizer: Tokenizer
-
-
 def load_model(path: Path, device: torch.device) -> LoadedModel:
     """Build the model a checkpoint describes and load its weights, in eval mode."""
-    payload = load_checkpoint(path, map_location="cpu")
+    checkpoint = Checkpoint.read(path, map_location="cpu")
     try:
-        recipe = parse_recipe(payload["recipe"], f"the recipe stored in {path}")
-        tok = payload["tokenizer"]
-        src_tok = Tokenizer(tok["src"])
-        tgt_tok = src_tok if tok["joint"] else Tokenizer(tok["tgt"])
+        recipe = checkpoint.recipe(path)
+        src_tok, tgt_tok = checkpoint.tokenizer.load()
         model = build_model(recipe.model, src_tok.vocab_size, tgt_tok.vocab_size)
-        model.load_state_dict(payload["model"])
+        model.load_state_dict(checkpoint.model)
     except (KeyError, TypeError, RuntimeError) as exc:
         raise UserError(
             f"{path} is an nmtkit checkpoint but its contents do not fit together "
@@ -147,8 +167,10 @@ class Translator:
     """One model or an ensemble (same tokenizers), ready to translate lines."""
 
     def __init__(
-        self, members: list[LoadedModel], device: torch.device, precision: str = "auto"
+        self, members: Sequence[LoadedModel], device: torch.device, precision: str = "auto"
     ) -> None:
+        if not members:
+            raise UserError("give at least one --model (a checkpoint, a run directory or a recipe)")
         first = members[0]
         for other in members[1:]:
             for side in ("src_tokenizer", "tgt_tokenizer"):
@@ -157,32 +179,67 @@ class Translator:
                         f"an ensemble needs one tokenizer: {other.path} and {first.path} have "
                         f"different {side.split('_')[0]} SentencePiece models"
                     )
-        self.members = members
+        self.members = list(members)
         self.recipe = first.recipe
         self.src_tokenizer = first.src_tokenizer
         self.tgt_tokenizer = first.tgt_tokenizer
         self.device = device
-        if precision == "auto":
-            precision = self.recipe.train.precision if device.type == "cuda" else "fp32"
-        if precision not in ("fp32", "bf16", "fp16"):
-            raise UserError(f"--precision must be auto, fp32, bf16 or fp16, got {precision!r}")
-        self.autocast = autocast_for(device, precision)
+        self.precision = inference_precision(precision, device, self.recipe.train.precision)
+        self.autocast = autocast_for(device, self.precision)
         self.models = [m.model for m in members]
+        self.defaults = DecodeOptions.from_recipe(self.recipe.decode)
+
+    @classmethod
+    def load(
+        cls,
+        models: ModelSource | Sequence[ModelSource],
+        *,
+        device: str = "auto",
+        precision: str = "auto",
+    ) -> Translator:
+        """Load a checkpoint, a run directory or a recipe (several: an ensemble) onto one
+        device. `precision` is `auto` (the recipe's on a GPU, fp32 elsewhere), fp32, bf16 or
+        fp16 (autocast; softmax and scores stay fp32)."""
+        sources = [models] if isinstance(models, str | Path) else list(models)
+        if not sources:
+            raise UserError("give at least one --model (a checkpoint, a run directory or a recipe)")
+        where = pick_device(device)
+        return cls([load_model(resolve_checkpoint(p), where) for p in sources], where, precision)
+
+    @classmethod
+    def from_model(
+        cls,
+        model: Seq2Seq,
+        recipe: Recipe,
+        tokenizers: tuple[Tokenizer, Tokenizer],
+        *,
+        precision: str = "auto",
+    ) -> Translator:
+        """A model already in memory (e.g. being trained), on its own device and as it is:
+        the caller sets eval mode."""
+        device = next(model.parameters()).device
+        member = LoadedModel(None, model, recipe, tokenizers[0], tokenizers[1])
+        return cls([member], device, precision)
 
     def translate(
+        self, lines: Sequence[str], options: DecodeOptions | None = None
+    ) -> list[Translation]:
+        """One translation per line (lines without their newline), in order."""
+        return list(self.translate_stream(lines, options))
+
+    def translate_stream(
         self,
         lines: Iterable[str],
-        options: DecodeOptions,
+        options: DecodeOptions | None = None,
         *,
         warn: Callable[[str], None] = lambda message: None,
         done: Callable[[int], None] = lambda lines: None,
         window: int = WINDOW_LINES,
     ) -> Iterator[Translation]:
-        """Translations of `lines`, one per line, in order (lines without their newline).
-
-        `warn` receives truncation warnings; `done(n)` is called as every batch finishes with
-        the number of lines it translated (for progress displays)."""
-        options.check()
+        """`translate` for a stream of any length, a window of lines at a time. `warn`
+        receives truncation warnings; `done(n)` is called as every batch finishes with the
+        number of lines it translated (for progress displays)."""
+        options = options or self.defaults
         numbered = enumerate(lines, start=1)
         while chunk := list(itertools.islice(numbered, window)):
             yield from self._translate_window(chunk, options, warn, done)
@@ -195,16 +252,7 @@ class Translator:
         done: Callable[[int], None],
     ) -> list[Translation]:
         """Encode, batch by length, search, and restore the order of one window of lines."""
-        encoded = self.src_tokenizer.encode([text for _, text in chunk])
-        keep = options.max_src_tokens - 1  # room for the EOS
-        truncated = [len(ids) > keep for ids in encoded]
-        for (number, _), ids, cut in zip(chunk, encoded, truncated, strict=True):
-            if cut:
-                warn(
-                    f"line {number}: {len(ids)} source pieces, truncated to {keep} "
-                    "(--max-src-tokens)"
-                )
-        encoded = [ids[:keep] for ids in encoded]
+        encoded, truncated = self._encode(chunk, options.max_src_tokens, warn)
         todo = np.array([i for i, ids in enumerate(encoded) if ids], dtype=np.int64)
         hyps: list[list[Hypothesis]] = [[] for _ in chunk]
         if len(todo):
@@ -223,19 +271,45 @@ class Translator:
                 done(len(rows))
         done(len(chunk) - len(todo))  # the empty lines
         return [
-            Translation(
-                line=number,
-                source=text,
-                texts=[self.tgt_tokenizer.decode(h.tokens) for h in found] or [""],
-                hyps=found,
-                src_pieces=self._pieces(self.src_tokenizer, ids, options.attention),
-                tgt_pieces=self._pieces(
-                    self.tgt_tokenizer, found[0].tokens if found else [], options.attention
-                ),
-                truncated=cut,
-            )
+            self._result(number, text, found, ids, cut, options.attention)
             for (number, text), found, ids, cut in zip(chunk, hyps, encoded, truncated, strict=True)
         ]
+
+    def _encode(
+        self, chunk: list[tuple[int, str]], max_src_tokens: int, warn: Callable[[str], None]
+    ) -> tuple[list[list[int]], list[bool]]:
+        """SentencePiece ids of each line, cut to `max_src_tokens - 1` pieces (room for EOS),
+        and which lines were cut."""
+        encoded = self.src_tokenizer.encode([text for _, text in chunk])
+        keep = max_src_tokens - 1
+        truncated = [len(ids) > keep for ids in encoded]
+        for (number, _), ids, cut in zip(chunk, encoded, truncated, strict=True):
+            if cut:
+                warn(
+                    f"line {number}: {len(ids)} source pieces, truncated to {keep} "
+                    "(--max-src-tokens)"
+                )
+        return [ids[:keep] for ids in encoded], truncated
+
+    def _result(
+        self,
+        number: int,
+        text: str,
+        found: list[Hypothesis],
+        ids: list[int],
+        truncated: bool,
+        attention: bool,
+    ) -> Translation:
+        best = found[0].tokens if found else []
+        return Translation(
+            line=number,
+            source=text,
+            texts=[self.tgt_tokenizer.decode(h.tokens) for h in found] or [""],
+            hyps=found,
+            src_pieces=self._pieces(self.src_tokenizer, ids, attention),
+            tgt_pieces=self._pieces(self.tgt_tokenizer, best, attention),
+            truncated=truncated,
+        )
 
     @staticmethod
     def _pieces(tokenizer: Tokenizer, ids: list[int], wanted: bool) -> list[str]:
@@ -260,196 +334,3 @@ class Translator:
                 nbest=options.nbest,
                 attention=options.attention,
             )
-
-
-def load_translator(
-    paths: list[Path], *, device: str = "auto", precision: str = "auto"
-) -> Translator:
-    """Load every `--model` (checkpoint, run directory or recipe) onto one device; `precision`
-    as `nmtkit translate --precision`."""
-    if not paths:
-        raise UserError("give at least one --model (a checkpoint, a run directory or a recipe)")
-    where = pick_device(device)
-    models = [load_model(resolve_checkpoint(p), where) for p in paths]
-    return Translator(models, where, precision)
-
-
-# ------------------------------------------------------------------------- files and streams
-
-FORMATS = ("text", "tsv", "jsonl")
-MAX_WARNINGS = 10  # truncation warnings printed one by one; the rest are counted
-
-
-@dataclass
-class TranslateStats:
-    lines: int = 0
-    target_tokens: int = 0
-    truncated: int = 0
-    seconds: float = 0.0
-
-
-def read_lines(stream: Iterable[bytes], name: str) -> Iterator[str]:
-    """Decoded lines without their line end (LF or CRLF); invalid UTF-8 is a UserError."""
-    for number, raw in enumerate(stream, start=1):
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise UserError(
-                f"{name}, line {number}: not valid UTF-8 (byte {exc.start + 1} of the line); "
-                "nmtkit reads UTF-8 text only (convert with `iconv -t UTF-8`)"
-            ) from None
-        yield text.removesuffix("\n").removesuffix("\r")
-
-
-def format_translation(result: Translation, fmt: str) -> str:
-    """One output line (no newline): the best text, `text<TAB>score` per n-best, or JSON."""
-    if fmt == "text":
-        return _one_line(result.texts[0])
-    if fmt == "tsv":
-        return "\t".join(
-            f"{_one_line(text)}\t{h.score:.4f}"
-            for text, h in zip(result.texts, result.hyps, strict=False)
-        )
-    record: dict[str, Any] = {
-        "line": result.line,
-        "source": result.source,
-        "nbest": [
-            {"text": text, "score": round(h.score, 4), "log_prob": round(h.log_prob, 4)}
-            for text, h in zip(result.texts, result.hyps, strict=False)
-        ],
-    }
-    if result.truncated:
-        record["truncated"] = True
-    best = result.hyps[0] if result.hyps else None
-    if best is not None and best.attention is not None:
-        record["attention"] = {
-            "source": [*result.src_pieces, "</s>"],
-            "target": [*result.tgt_pieces, "</s>"],
-            "weights": [[round(w, 4) for w in row] for row in best.attention.tolist()],
-        }
-    return json.dumps(record, ensure_ascii=False)
-
-
-def _one_line(text: str) -> str:
-    """Never let a line break inside a translation change the line count."""
-    return text.replace("\r", " ").replace("\n", " ")
-
-
-def count_lines(path: Path) -> int:
-    """Lines in a file (a last line without newline counts), for the progress bar."""
-    count, last = 0, b"\n"
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            count += block.count(b"\n")
-            last = block[-1:]
-    return count + (last != b"\n")
-
-
-def translate_file(
-    models: list[Path],
-    *,
-    input_path: Path | None,
-    output_path: Path | None,
-    fmt: str = "text",
-    device: str = "auto",
-    precision: str = "auto",
-    show_progress: bool | None = None,
-    **overrides: Any,
-) -> TranslateStats:
-    """`nmtkit translate`: a file (None: stdin) to a file (None: stdout).
-
-    `overrides` are DecodeOptions fields; the rest come from the first model's recipe. A file
-    output is written as `NAME.partial` and renamed when complete, so an interrupted run never
-    leaves a truncated file under the final name. The progress bar (stderr) is on by default
-    for a file input unless stdout is a pipe.
-    """
-    from nmtkit import console
-
-    if fmt not in FORMATS:
-        raise UserError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
-    if input_path is not None and not input_path.is_file():
-        raise UserError(f"input {input_path} does not exist or is not a file")
-    translator = load_translator(models, device=device, precision=precision)
-    options = DecodeOptions.from_recipe(translator.recipe.decode, **overrides)
-    options.check()
-    if options.attention and fmt != "jsonl":
-        raise UserError("--attention needs --format jsonl (the matrix goes into the JSON)")
-    if show_progress is None:
-        show_progress = input_path is not None and (output_path is not None or sys.stdout.isatty())
-    stats = TranslateStats()
-
-    def warn(message: str) -> None:
-        stats.truncated += 1
-        if stats.truncated <= MAX_WARNINGS:
-            console.info(f"[yellow]warning:[/] {message}")
-
-    start = time.perf_counter()
-    with contextlib.ExitStack() as stack:
-        source = (
-            stack.enter_context(open(input_path, "rb"))
-            if input_path is not None
-            else sys.stdin.buffer
-        )
-        name = str(input_path) if input_path is not None else "stdin"
-        # Interactive input: translate each line as it comes instead of waiting for a window.
-        window = 1 if input_path is None and sys.stdin.isatty() else WINDOW_LINES
-        bar = console.progress("sentences") if show_progress else None
-        if bar is not None:
-            stack.enter_context(bar)
-            total = count_lines(input_path) if input_path is not None else None
-            task = bar.add_task("translate", total=total)
-        results = translator.translate(
-            read_lines(source, name),
-            options,
-            warn=warn,
-            done=(lambda n: bar.advance(task, n)) if bar is not None else (lambda n: None),
-            window=window,
-        )
-        _write_results(results, _open_output(stack, output_path), output_path, fmt, stats)
-    if output_path is not None:
-        os.replace(_partial(output_path), output_path)
-    stats.seconds = time.perf_counter() - start
-    if stats.truncated > MAX_WARNINGS:
-        console.info(f"[yellow]warning:[/] {stats.truncated} lines truncated in all")
-    if show_progress:
-        rate = stats.lines / max(stats.seconds, 1e-9)
-        console.info(f"translated {stats.lines:,} lines in {stats.seconds:.1f} s ({rate:,.1f}/s)")
-    return stats
-
-
-def _write_results(
-    results: Iterable[Translation], out: Any, path: Path | None, fmt: str, stats: TranslateStats
-) -> None:
-    """Write one line per result to `out` (NAME.partial for a file `path`), counting them.
-    SIGINT/SIGTERM stop it between lines, never inside one, and say what was kept."""
-    from nmtkit import console
-
-    with Interrupts() as interrupts:
-        try:
-            for result in results:
-                with interrupts.deferred():
-                    out.write(format_translation(result, fmt) + "\n")
-                stats.lines += 1
-                stats.target_tokens += len(result.hyps[0].tokens) + 1 if result.hyps else 0
-            out.flush()
-        except KeyboardInterrupt:
-            if path is not None:
-                out.flush()
-                done = count_lines(_partial(path))  # the signal may fall after a write
-                console.info(
-                    f"interrupted after {done:,} lines; they are in {_partial(path)} "
-                    f"({path} is written only by a complete run)"
-                )
-            raise
-
-
-def _partial(path: Path) -> Path:
-    return path.with_name(path.name + ".partial")
-
-
-def _open_output(stack: contextlib.ExitStack, path: Path | None) -> Any:
-    """stdout, or NAME.partial (renamed by the caller once everything is written)."""
-    if path is None:
-        return sys.stdout
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return stack.enter_context(open(_partial(path), "w", encoding="utf-8", newline="\n"))

@@ -26,13 +26,13 @@ from typing import Any
 import torch
 
 from nmtkit.cli import main
-from nmtkit.train import checkpoint, loop
+from nmtkit.train import keeper, loop
 
 SIGNALS = {"kill": signal.SIGKILL, "term": signal.SIGTERM, "int": signal.SIGINT}
 
 
 def inject(spec: str) -> None:
-    """Patch torch.save (`write`), checkpoint.link_or_copy (`link`) or the training loop's
+    """Patch torch.save (`write`), keeper.link_or_copy (`link`) or the training loop's
     `_update` (`update`) to signal this process (or raise, `error`) in call number `nth`."""
     kind, where, nth, *fraction = spec.split(":")
     signum, count = SIGNALS.get(kind, signal.SIGKILL), 0
@@ -42,7 +42,7 @@ def inject(spec: str) -> None:
         count += 1
         return count == int(nth)
 
-    real_save, real_link = torch.save, checkpoint.link_or_copy
+    real_save, real_link = torch.save, keeper.link_or_copy
 
     def save(obj: Any, f: Any, *args: Any, **kwargs: Any) -> None:
         if not due():
@@ -77,7 +77,7 @@ def inject(spec: str) -> None:
     elif where == "write":
         torch.save = save
     else:
-        checkpoint.link_or_copy = link  # type: ignore[assignment]
+        keeper.link_or_copy = link  # type: ignore[assignment]
 
 
 if __name__ == "__main__":

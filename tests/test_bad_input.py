@@ -25,7 +25,7 @@ import pytest
 import torch
 from typer.testing import Result
 
-from nmtkit.train.checkpoint import TRANSLATION_KEYS
+from nmtkit.checkpoint import Checkpoint
 from tests.conftest import one_line, run_cli, toy_pairs, toy_run_recipe, write_lines
 from tests.train.test_train import copy_run
 
@@ -507,15 +507,16 @@ def write_bad_checkpoint(kind: str, path: Path, good: Path) -> None:
         path.write_text("this is not a checkpoint\n", encoding="utf-8")
     elif kind == "tensor":
         torch.save(torch.zeros(3), path)
-    elif kind in ("newer", "damaged", "averaged"):
+    elif kind == "averaged":  # what `nmtkit average` writes: weights, no training state
+        checkpoint = Checkpoint.read(good)
+        checkpoint.training = None
+        checkpoint.write(path)
+    elif kind in ("newer", "damaged"):  # the stored dict itself, as a future or broken nmtkit
         payload = torch.load(good, weights_only=True)
         if kind == "newer":
             payload["format_version"] = 99
-        elif kind == "damaged":
+        else:
             payload["recipe"] = None
-        else:  # what `nmtkit average` writes: weights to translate with, no training state
-            payload = {k: payload[k] for k in ("kind", "format_version", *TRANSLATION_KEYS)}
-            payload["model"] = torch.load(good, weights_only=True)["model"]
         torch.save(payload, path)
     else:
         code = {"os.system": RunsShell(marker), "print": Prints(), "instance": Touches(marker)}
@@ -633,13 +634,13 @@ def test_binary_input_file_names_the_line(trained: Path, tmp_path: Path) -> None
     src, out = tmp_path / "junk.en", tmp_path / "out.de"
     src.write_bytes(JUNK)
     result = run_cli("translate", "-m", trained / "run", "-i", src, "-o", out)
-    assert_clean_failure(result, f"{src}, line 2: not valid UTF-8")
+    assert_clean_failure(result, f"{src}, line 2: invalid UTF-8")
     assert not out.exists()  # at most the clearly partial out.de.partial
 
 
 def test_binary_stdin_names_the_line(trained: Path) -> None:
     assert_clean_failure(
-        run_cli("translate", "-m", trained / "run", input=JUNK), "stdin, line 2: not valid UTF-8"
+        run_cli("translate", "-m", trained / "run", input=JUNK), "stdin, line 2: invalid UTF-8"
     )
 
 

@@ -11,27 +11,37 @@ import numpy as np
 import pytest
 import torch
 
-from nmtkit.train.checkpoint import (
+from nmtkit.checkpoint import (
+    Checkpoint,
     CheckpointError,
-    CheckpointKeeper,
-    load_checkpoint,
+    TokenizerModels,
+    TrainingState,
+    TrainState,
     rng_state,
-    save_checkpoint,
     set_rng_state,
 )
+from nmtkit.train.keeper import CheckpointKeeper
 
 
-def plain(**values: object) -> dict[str, object]:
-    """A payload with the parts every checkpoint has (model, recipe, tokenizer), and more."""
-    return {"model": {}, "recipe": "", "tokenizer": {}, **values}
+def plain(step: int | None = None, **model: torch.Tensor) -> Checkpoint:
+    """A checkpoint with the parts every checkpoint has (weights, recipe, tokenizers)."""
+    tokenizer = TokenizerModels(
+        joint=True, src=b"\x00spm", tgt=b"\x00spm", src_sha256="a", tgt_sha256="a"
+    )
+    return Checkpoint(model, "name: x\n", tokenizer, ("en", "de"), (8, 8), step=step)
 
 
 def test_round_trip_with_bytes_and_rng(tmp_path: Path) -> None:
     state = rng_state()
-    save_checkpoint(tmp_path / "c.pt", plain(step=7, w=torch.arange(3), tok=b"\x00spm"))
-    payload = load_checkpoint(tmp_path / "c.pt")
-    assert payload["step"] == 7 and payload["tok"] == b"\x00spm"
-    assert torch.equal(payload["w"], torch.arange(3))
+    written = plain(step=7, w=torch.arange(3))
+    written.training = TrainingState(TrainState(step=7), {}, {}, {}, {"epoch": 1}, {}, [state])
+    written.write(tmp_path / "c.pt")
+    checkpoint = Checkpoint.read(tmp_path / "c.pt")
+    assert checkpoint.step == 7 and checkpoint.tokenizer.src == b"\x00spm"
+    assert torch.equal(checkpoint.model["w"], torch.arange(3))
+    assert checkpoint.training is not None and checkpoint.training.state == TrainState(step=7)
+    assert checkpoint.training.sampler == {"epoch": 1} and len(checkpoint.training.rng) == 1
+    assert (checkpoint.langs, checkpoint.vocab_sizes) == (("en", "de"), (8, 8))
     draws = (random.random(), np.random.rand(), torch.rand(2))
     set_rng_state(state)
     again = (random.random(), np.random.rand(), torch.rand(2))
@@ -59,7 +69,7 @@ class Evil:
 def test_bad_checkpoints(tmp_path: Path, content: str, expected: str) -> None:
     path = tmp_path / "bad.pt"
     if content == "truncated":
-        save_checkpoint(path, {"w": torch.zeros(1000)})
+        plain(w=torch.zeros(1000)).write(path)
         path.write_bytes(path.read_bytes()[:3000])
     elif content == "junk":
         path.write_bytes(b"not a checkpoint at all")
@@ -68,25 +78,27 @@ def test_bad_checkpoints(tmp_path: Path, content: str, expected: str) -> None:
     elif content == "empty":
         path.write_bytes(b"")
     elif content == "damaged":
-        save_checkpoint(path, plain(recipe=None))
+        torch.save(
+            {"kind": "nmtkit-checkpoint", "format_version": 1, "model": {}, "tokenizer": {}}, path
+        )
     elif content == "newer":
         torch.save({"kind": "nmtkit-checkpoint", "format_version": 99}, path)
     else:
         torch.save({"weights": torch.zeros(1)}, path)
     with pytest.raises(CheckpointError, match=expected):
-        load_checkpoint(path)
+        Checkpoint.read(path)
 
 
 def test_missing_checkpoint(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match="does not exist"):
-        load_checkpoint(tmp_path / "none.pt")
+        Checkpoint.read(tmp_path / "none.pt")
 
 
 def test_failed_write_keeps_the_previous_checkpoint(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = tmp_path / "last.pt"
-    save_checkpoint(path, plain(step=1))
+    plain(step=1).write(path)
 
     def disk_full(obj: object, f: BinaryIO) -> None:  # the disk fills half way through
         f.write(b"\0" * 1000)
@@ -94,12 +106,12 @@ def test_failed_write_keeps_the_previous_checkpoint(
 
     monkeypatch.setattr(torch, "save", disk_full)
     with pytest.raises(CheckpointError) as failure:
-        save_checkpoint(path, plain(step=2))
+        plain(step=2).write(path)
     monkeypatch.undo()
     message = str(failure.value)
     assert f"could not write {path}: No space left on device (ENOSPC)" in message
     assert "the previous version is intact" in message and "\n" not in message
-    assert load_checkpoint(path)["step"] == 1
+    assert Checkpoint.read(path).step == 1
     assert not list(tmp_path.glob(".*.tmp"))
 
 
@@ -114,8 +126,8 @@ def test_keeper_keeps_best_n_and_links_best(tmp_path: Path) -> None:
         "step-0000020.pt",
         "step-0000040.pt",
     ]
-    assert load_checkpoint(tmp_path / "best.pt")["step"] == 20
-    assert load_checkpoint(tmp_path / "last.pt")["step"] == 40
+    assert Checkpoint.read(tmp_path / "best.pt").step == 20
+    assert Checkpoint.read(tmp_path / "last.pt").step == 40
     keeper.save(plain(step=41), step=41)  # last only
-    assert load_checkpoint(tmp_path / "last.pt")["step"] == 41
-    assert load_checkpoint(tmp_path / "step-0000040.pt")["step"] == 40
+    assert Checkpoint.read(tmp_path / "last.pt").step == 41
+    assert Checkpoint.read(tmp_path / "step-0000040.pt").step == 40

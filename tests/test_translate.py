@@ -9,10 +9,13 @@ give one translation each, in order. Through the CLI: one output line per input 
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import math
+import os
+import re
 import shutil
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -22,10 +25,10 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from nmtkit.checkpoint import Checkpoint
 from nmtkit.data.tokenizer import BOS_ID, EOS_ID
 from nmtkit.search.hypothesis import length_penalty
-from nmtkit.train.checkpoint import load_checkpoint
-from nmtkit.translate import DecodeOptions, Translator, load_translator
+from nmtkit.translate import DecodeOptions, Translator
 from tests.conftest import one_line, run_cli, toy_run_recipe, write_lines
 
 MODEL = {
@@ -73,7 +76,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def translator(trained: Path) -> Translator:
-    return load_translator([trained / "run"], device="cpu")
+    return Translator.load(trained / "run", device="cpu")
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +85,7 @@ def sources(trained: Path) -> list[str]:
 
 
 def translate(translator: Translator, lines: list[str], **options) -> list:
-    return list(translator.translate(lines, DecodeOptions(**options)))
+    return translator.translate(lines, DecodeOptions(**options))
 
 
 def test_the_model_is_not_degenerate(translator: Translator, sources: list[str]) -> None:
@@ -136,11 +139,11 @@ def test_any_lines_give_one_translation_each_in_order(
     """Whatever the lines, the window and the batch budget: one result per line, in input
     order, each equal to the line translated on its own; blank lines give empty output."""
     options = DecodeOptions(beam_size=2, greedy=greedy, batch_tokens=budget, max_len_ratio=1.0)
-    results = list(translator.translate(lines, options, window=window))
+    results = list(translator.translate_stream(lines, options, window=window))
     assert [(r.line, r.source) for r in results] == list(enumerate(lines, start=1))
     for line, result in zip(lines, results, strict=True):
         if (line, greedy) not in _alone:
-            (solo,) = translator.translate([line], replace(options, batch_tokens=10_000))
+            (solo,) = translator.translate([line], options.replace(batch_tokens=10_000))
             _alone[line, greedy] = solo.hyps[0].tokens if solo.hyps else []
         assert (result.hyps[0].tokens if result.hyps else []) == _alone[line, greedy]
         if not line.strip():
@@ -189,8 +192,8 @@ def test_best_score_is_the_models_own_score(translator: Translator, sources: lis
 
 def test_ensemble_of_one_model_twice_equals_the_model(trained: Path, sources: list[str]) -> None:
     run = trained / "run"
-    single = translate(load_translator([run], device="cpu"), sources, beam_size=3)
-    double = translate(load_translator([run, run], device="cpu"), sources, beam_size=3)
+    single = translate(Translator.load(run, device="cpu"), sources, beam_size=3)
+    double = translate(Translator.load([run, run], device="cpu"), sources, beam_size=3)
     assert [r.texts for r in single] == [r.texts for r in double]
 
 
@@ -200,12 +203,12 @@ def test_average_of_two_checkpoints_is_their_mean(trained: Path, tmp_path: Path)
     out = tmp_path / "avg.pt"
     result = run_cli("average", *steps, "-o", out)
     assert result.exit_code == 0, result.stderr
-    a, b, avg = (load_checkpoint(p)["model"] for p in (*steps, out))
+    a, b, avg = (Checkpoint.read(p).model for p in (*steps, out))
     for key, value in avg.items():
         if value.is_floating_point():
             assert torch.allclose(value, (a[key] + b[key]) / 2, atol=1e-6), key
     # The averaged checkpoint translates, and joins an ensemble with the originals.
-    assert translate(load_translator([out, steps[0]], device="cpu"), ["the dog"], beam_size=2)
+    assert translate(Translator.load([out, steps[0]], device="cpu"), ["the dog"], beam_size=2)
 
 
 # ------------------------------------------------------------------------------------ CLI
@@ -320,7 +323,7 @@ def test_cli_invalid_utf8_names_the_line(trained: Path, tmp_path: Path) -> None:
     out = tmp_path / "out.de"
     result = run_cli("translate", "--model", trained / "run", "--input", src, "--output", out)
     assert result.exit_code == 2
-    assert "line 2: not valid UTF-8" in one_line(result.stderr)
+    assert "line 2: invalid UTF-8" in one_line(result.stderr)
     assert not out.exists()  # only the clearly partial file
 
 
@@ -400,9 +403,36 @@ def test_average_refuses_one_checkpoint_and_different_models(trained: Path, tmp_
     one = run_cli("average", step, "-o", tmp_path / "a.pt")
     assert one.exit_code == 2 and "at least two" in one_line(one.stderr)
     other = tmp_path / "other.pt"
-    payload = load_checkpoint(step)
-    payload["model"] = {k: v[:1] for k, v in payload["model"].items()}  # different shapes
-    torch.save(payload, other)
+    checkpoint = Checkpoint.read(step)
+    checkpoint.model = {k: v[:1] for k, v in checkpoint.model.items()}  # different shapes
+    checkpoint.write(other)
     differ = run_cli("average", step, other, "-o", tmp_path / "b.pt")
     assert differ.exit_code == 2 and "different models" in one_line(differ.stderr)
     assert not (tmp_path / "b.pt").exists()
+
+
+# ------------------------------------------------------------------------ README example
+
+
+def readme_python_example() -> str:
+    readme = Path(__file__).resolve().parents[1] / "README.md"
+    section = readme.read_text(encoding="utf-8").split("## From Python", 1)[1]
+    match = re.search(r"```python\n(.*?)```", section, re.DOTALL)
+    assert match, "README's 'From Python' section has no python block"
+    return match.group(1)
+
+
+def test_readme_python_example_runs(
+    trained: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's Python example, as written, on this module's tiny model as runs/demo."""
+    (tmp_path / "runs").mkdir()
+    os.symlink(trained / "run", tmp_path / "runs" / "demo")
+    monkeypatch.chdir(tmp_path)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(readme_python_example(), "README.md", "exec"), {})
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 1 + 3 + 2  # best text, 3-best with scores, pieces, attention shape
+    assert re.fullmatch(r"\s*-?\d+\.\d{3}  .*", lines[1])
+    assert lines[-1].startswith("torch.Size([")

@@ -14,12 +14,9 @@ chunk by chunk into the shards. Only the duplicate filter keeps 8 bytes per kept
 
 from __future__ import annotations
 
-import hashlib
-import json
 import shutil
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,30 +25,34 @@ from rich.progress import Progress
 
 from nmtkit import __version__, console
 from nmtkit.data.clean import RULES, CleanStats, clean_pairs
-from nmtkit.data.shards import Shard, ShardWriter, token_dtype
-from nmtkit.data.sources import (
-    available_splits,
-    describe_split,
-    file_stamp,
-    input_files,
-    iter_pairs,
+from nmtkit.data.manifest import (
+    FORMAT_VERSION,
+    LengthStats,
+    Manifest,
+    SplitInfo,
+    TokenizerInfo,
+    data_fingerprint,
+    is_current,
+    read_manifest,
+    write_manifest,
 )
+from nmtkit.data.shards import Shard, ShardWriter, token_dtype
+from nmtkit.data.sources import available_splits, describe_split, iter_pairs
 from nmtkit.data.tokenizer import Tokenizer, train_sentencepiece
 from nmtkit.errors import UserError
 from nmtkit.paths import SIDES, DataPaths, RunPaths, atomic_write_text
 from nmtkit.recipe import DataConfig, Recipe
 
-FORMAT_VERSION = 1
 ENCODE_CHUNK = 10_000  # lines per SentencePiece batch call
 PROGRESS_EVERY = 1_000  # pairs between progress-bar updates (per-pair updates cost more)
 SPM_SEED = 1
 
 
-def prepare(recipe: Recipe, *, force: bool = False) -> dict[str, Any]:
+def prepare(recipe: Recipe, *, force: bool = False) -> Manifest:
     """Prepare the recipe's data in its run directory; returns the manifest."""
     paths = recipe.paths
     fingerprint = data_fingerprint(recipe)
-    if not force and _is_current(paths, fingerprint):
+    if not force and is_current(paths.data, recipe):
         console.info(
             f"{paths.data} is up to date with the recipe and inputs: nothing redone "
             "(use --force to redo)."
@@ -63,8 +64,8 @@ def prepare(recipe: Recipe, *, force: bool = False) -> dict[str, Any]:
     shutil.rmtree(staging, ignore_errors=True)
     try:
         manifest = _prepare_into(recipe, DataPaths(staging), fingerprint)
-        manifest["seconds"] = round(time.perf_counter() - started, 2)
-        atomic_write_text(DataPaths(staging).manifest, json.dumps(manifest, indent=2) + "\n")
+        manifest = manifest.model_copy(update={"seconds": round(time.perf_counter() - started, 2)})
+        write_manifest(staging, manifest)
         _swap_in(staging, paths.data)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -74,7 +75,7 @@ def prepare(recipe: Recipe, *, force: bool = False) -> dict[str, Any]:
     return manifest
 
 
-def _prepare_into(recipe: Recipe, out: DataPaths, fingerprint: str) -> dict[str, Any]:
+def _prepare_into(recipe: Recipe, out: DataPaths, fingerprint: str) -> Manifest:
     data = recipe.data
     splits = available_splits(data)
     with console.progress("pairs") as bar:
@@ -88,30 +89,31 @@ def _prepare_into(recipe: Recipe, out: DataPaths, fingerprint: str) -> dict[str,
             for split in splits
         }
     joint = recipe.tokenizer.joint
-    return {
-        "format_version": FORMAT_VERSION,
-        "nmtkit_version": __version__,
-        "fingerprint": fingerprint,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "src_lang": data.src_lang,
-        "tgt_lang": data.tgt_lang,
-        "dtype": dtype.str,
-        "tokenizer": {
-            "joint": joint,
-            **{
-                f"{side}_model": f"{out.spm_prefix(None if joint else side).name}.model"
-                for side in SIDES
-            },
-            **{f"{side}_sha256": tokenizers[side].sha256 for side in SIDES},
-            **{f"{side}_vocab_size": tokenizers[side].vocab_size for side in SIDES},
-        },
-        "splits": shards,
-        "clean": {split: stats.as_dict() for split, stats in clean.items()},
-        "recipe": {
+    model_name = {side: f"{out.spm_prefix(None if joint else side).name}.model" for side in SIDES}
+    return Manifest(
+        format_version=FORMAT_VERSION,
+        nmtkit_version=__version__,
+        fingerprint=fingerprint,
+        created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        src_lang=data.src_lang,
+        tgt_lang=data.tgt_lang,
+        dtype=dtype.str,
+        tokenizer=TokenizerInfo(
+            joint=joint,
+            src_model=model_name["src"],
+            tgt_model=model_name["tgt"],
+            src_sha256=tokenizers["src"].sha256,
+            tgt_sha256=tokenizers["tgt"].sha256,
+            src_vocab_size=tokenizers["src"].vocab_size,
+            tgt_vocab_size=tokenizers["tgt"].vocab_size,
+        ),
+        splits=shards,
+        clean={split: stats.as_dict() for split, stats in clean.items()},
+        recipe={
             "data": data.model_dump(mode="json"),
             "tokenizer": recipe.tokenizer.model_dump(mode="json"),
         },
-    }
+    )
 
 
 # ---------------------------------------------------------------------------- read and clean
@@ -214,10 +216,10 @@ def _encode_split(
     dtype: np.dtype,
     bar: Progress,
     total: int,
-) -> dict[str, Any]:
+) -> SplitInfo:
     """Encode one split's text files into its two shards; returns counts and length stats."""
     langs = {"src": recipe.data.src_lang, "tgt": recipe.data.tgt_lang}
-    info: dict[str, Any] = {"pairs": total}
+    stats: dict[str, LengthStats] = {}
     for side in SIDES:
         task = bar.add_task(f"encode {split}.{side}", total=total)
         prefix = out.shard(split, side)
@@ -228,8 +230,8 @@ def _encode_split(
             for chunk in _chunks(text, ENCODE_CHUNK):
                 writer.add(tokenizers[side].encode(chunk, recipe.tokenizer.threads))
                 bar.advance(task, len(chunk))
-        info[side] = _length_stats(Shard(prefix, dtype).lengths)
-    return info
+        stats[side] = _length_stats(Shard(prefix, dtype).lengths)
+    return SplitInfo(pairs=total, src=stats["src"], tgt=stats["tgt"])
 
 
 def _chunks(lines: Any, size: int) -> Iterator[list[str]]:
@@ -243,64 +245,19 @@ def _chunks(lines: Any, size: int) -> Iterator[list[str]]:
         yield chunk
 
 
-def _length_stats(lengths: np.ndarray) -> dict[str, float | int]:
+def _length_stats(lengths: np.ndarray) -> LengthStats:
     if not len(lengths):
-        return {"tokens": 0, "mean": 0.0, "p50": 0, "p95": 0, "max": 0}
-    return {
-        "tokens": int(lengths.sum()),
-        "mean": round(float(lengths.mean()), 2),
-        "p50": int(np.percentile(lengths, 50)),
-        "p95": int(np.percentile(lengths, 95)),
-        "max": int(lengths.max()),
-    }
+        return LengthStats(tokens=0, mean=0.0, p50=0, p95=0, max=0)
+    return LengthStats(
+        tokens=int(lengths.sum()),
+        mean=round(float(lengths.mean()), 2),
+        p50=int(np.percentile(lengths, 50)),
+        p95=int(np.percentile(lengths, 95)),
+        max=int(lengths.max()),
+    )
 
 
-# -------------------------------------------------------------------- fingerprint and outputs
-
-
-def data_fingerprint(recipe: Recipe) -> str:
-    """Hash of everything the prepared data depends on: settings, generator, input files."""
-    tokenizer = recipe.tokenizer.model_dump(mode="json")
-    tokenizer.pop("threads")  # how many cores encode does not change the result
-    parts: dict[str, Any] = {
-        "format_version": FORMAT_VERSION,
-        "data": recipe.data.model_dump(mode="json"),
-        "tokenizer": tokenizer,
-        "files": [file_stamp(p) for p in input_files(recipe.data)],
-    }
-    if recipe.data.source.synthetic is not None:
-        from nmtkit.data.synthetic import GENERATOR_VERSION
-
-        parts["generator_version"] = GENERATOR_VERSION
-    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
-
-
-def read_manifest(data_dir: Path) -> dict[str, Any]:
-    """The manifest of a prepared data directory; a clear error if there is none."""
-    path = DataPaths(data_dir).manifest
-    try:
-        manifest: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError(
-            f"no prepared data in {data_dir} ({path.name} missing); run `nmtkit prepare RECIPE`"
-        ) from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UserError(
-            f"{path} is not a valid manifest ({exc}); rerun prepare with --force"
-        ) from None
-    if manifest.get("format_version") != FORMAT_VERSION:
-        raise UserError(
-            f"{path} has data format {manifest.get('format_version')}, this nmtkit reads "
-            f"{FORMAT_VERSION}; rerun `nmtkit prepare --force`"
-        )
-    return manifest
-
-
-def _is_current(paths: RunPaths, fingerprint: str) -> bool:
-    try:
-        return read_manifest(paths.data).get("fingerprint") == fingerprint
-    except UserError:
-        return False
+# ------------------------------------------------------------------------------- outputs
 
 
 def _swap_in(staging: Path, final: Path) -> None:
@@ -317,9 +274,9 @@ def _write_resolved_recipe(recipe: Recipe, paths: RunPaths) -> None:
     atomic_write_text(paths.recipe, recipe.to_yaml())
 
 
-def _print_summary(manifest: dict[str, Any], data_dir: Path) -> None:
+def _print_summary(manifest: Manifest, data_dir: Path) -> None:
     clean = console.make_table("cleaning (pairs)", ["split", "read", *RULES, "kept"])
-    for split, counts in manifest["clean"].items():
+    for split, counts in manifest.clean.items():
         clean.add_row(split, *(f"{counts[k]:,}" for k in ("read", *RULES, "kept")))
     console.print_table(clean)
     columns = [
@@ -331,42 +288,16 @@ def _print_summary(manifest: dict[str, Any], data_dir: Path) -> None:
         "tgt len mean/p95/max",
     ]
     shards = console.make_table("shards (SentencePiece tokens)", columns)
-    for split, info in manifest["splits"].items():
-        cells = [f"{info['pairs']:,}"]
-        for side in SIDES:
-            s = info[side]
-            cells += [f"{s['tokens']:,}", f"{s['mean']:.1f} / {s['p95']} / {s['max']}"]
+    for split, info in manifest.splits.items():
+        cells = [f"{info.pairs:,}"]
+        for s in (info.src, info.tgt):
+            cells += [f"{s.tokens:,}", f"{s.mean:.1f} / {s.p95} / {s.max}"]
         shards.add_row(split, *cells)
     console.print_table(shards)
-    tok = manifest["tokenizer"]
+    tok = manifest.tokenizer
     vocab = (
-        f"{tok['src_vocab_size']:,} joint"
-        if tok["joint"]
-        else f"{tok['src_vocab_size']:,} src / {tok['tgt_vocab_size']:,} tgt"
+        f"{tok.src_vocab_size:,} joint"
+        if tok.joint
+        else f"{tok.src_vocab_size:,} src / {tok.tgt_vocab_size:,} tgt"
     )
-    console.info(f"vocabulary: {vocab}; wrote {data_dir} in {manifest['seconds']:.1f}s")
-
-
-@dataclass(frozen=True)
-class PreparedData:
-    """A prepared data directory, for the commands that read it (train, translate)."""
-
-    root: Path
-    manifest: dict[str, Any]
-
-    @classmethod
-    def open(cls, data_dir: Path) -> PreparedData:
-        return cls(Path(data_dir), read_manifest(Path(data_dir)))
-
-    def tokenizer(self, side: str) -> Tokenizer:
-        return Tokenizer.load(self.root / self.manifest["tokenizer"][f"{side}_model"])
-
-    def shards(self, split: str) -> tuple[Shard, Shard]:
-        """(src, tgt) memory-mapped shards of a split."""
-        if split not in self.manifest["splits"]:
-            raise UserError(
-                f"{self.root} has no {split} split (it has {', '.join(self.manifest['splits'])})"
-            )
-        paths = DataPaths(self.root)
-        dtype = np.dtype(self.manifest["dtype"])
-        return Shard(paths.shard(split, "src"), dtype), Shard(paths.shard(split, "tgt"), dtype)
+    console.info(f"vocabulary: {vocab}; wrote {data_dir} in {manifest.seconds:.1f}s")

@@ -20,7 +20,7 @@ from __future__ import annotations
 import glob
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -114,19 +114,24 @@ def read_lines(path: Path) -> Iterator[str]:
     except OSError as exc:
         raise SourceError(f"cannot read corpus file {path}: {exc.strerror}") from None
     with handle:
-        for number, raw in enumerate(handle, start=1):
-            if b"\x00" in raw:
-                raise SourceError(
-                    f"{path}, line {number}: contains a NUL byte; is this a binary file?"
-                )
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise SourceError(
-                    f"{path}, line {number}: invalid UTF-8 at byte {exc.start} of the line "
-                    f"({exc.reason}); convert the file to UTF-8, e.g. with iconv"
-                ) from None
-            yield line.rstrip("\r\n")
+        yield from decode_lines(handle, str(path))
+
+
+def decode_lines(stream: Iterable[bytes], name: str, *, allow_nul: bool = False) -> Iterator[str]:
+    """Lines of a byte stream (a file, stdin) decoded as UTF-8, without their line ends (LF or
+    CRLF). Invalid UTF-8, and NUL bytes unless `allow_nul`, are errors naming `name` and the
+    line: the one definition of reading text lines, for corpora and for translation input."""
+    for number, raw in enumerate(stream, start=1):
+        if not allow_nul and b"\x00" in raw:
+            raise SourceError(f"{name}, line {number}: contains a NUL byte; is this a binary file?")
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise SourceError(
+                f"{name}, line {number}: invalid UTF-8 at byte {exc.start} of the line "
+                f"({exc.reason}); convert the file to UTF-8, e.g. with iconv"
+            ) from None
+        yield line.rstrip("\r\n")
 
 
 def one_line(text: str) -> str:

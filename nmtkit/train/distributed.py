@@ -206,13 +206,13 @@ def launch(nproc: int, train_args: list[str], recipe: Recipe) -> int:
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
+    from nmtkit.data.manifest import PreparedData
     from nmtkit.device import pick_device
-    from nmtkit.train.loop import open_prepared_data
 
     if launched_by_torchrun():
         raise UserError("--nproc starts torchrun itself; do not use it under torchrun")
     # What every rank would check first is checked once, here, with one message.
-    open_prepared_data(recipe, recipe.paths)
+    PreparedData.for_recipe(recipe)
     device = pick_device(recipe.train.device, setting="train.device")
     if device.type == "cuda" and nproc > torch.cuda.device_count():
         raise UserError(

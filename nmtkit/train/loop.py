@@ -10,10 +10,10 @@ best value of `early_stopping.metric`, and the best `keep_checkpoints` are kept 
 over resumes), when early stopping runs out of patience, on SIGINT/SIGTERM (after saving
 `last.pt`), or when the loss is not finite several updates in a row (nothing is saved then).
 On the CPU, an interrupted and resumed run ends with exactly the parameters and metrics log of
-an uninterrupted one, also after SIGKILL at any moment (tests/test_interruption.py): a resumed
-run removes unfinished temporary files, redoes the links of its last.pt and drops log records
-written after it. While training, the run directory is locked (`RUN_DIR/.lock`): a second
-`nmtkit train` on the same run is refused.
+an uninterrupted one, also after SIGKILL at any moment (tests/train/test_interruption.py): a
+resumed run removes unfinished temporary files, redoes the links of its last.pt and drops log
+records written after it (`train.run`: setup, save, resume). While training, the run
+directory is locked (`RUN_DIR/.lock`): a second `nmtkit train` on the same run is refused.
 
 Under torchrun (train/distributed.py) every rank runs this same loop on its share of each
 global batch; rank 0 alone validates, logs and writes, and the collectives below (`world.*`)
@@ -24,47 +24,26 @@ single-process one.
 from __future__ import annotations
 
 import contextlib
-import signal
 import time
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import torch
-import yaml
 
 from nmtkit import console
-from nmtkit.data.batching import Batch, BatchSampler, collate
-from nmtkit.data.prepare import PreparedData, data_fingerprint
-from nmtkit.data.shards import Shard
+from nmtkit.data.batching import Batch, collate
 from nmtkit.data.tokenizer import PAD_ID
-from nmtkit.device import autocast_for, pick_device
+from nmtkit.device import pick_device
 from nmtkit.errors import UserError
-from nmtkit.models import Seq2Seq, build_model
-from nmtkit.paths import RunPaths, atomic_write_text, run_lock, sweep_temporaries
+from nmtkit.paths import run_lock
 from nmtkit.recipe import Recipe
-from nmtkit.train import checkpoint as ckpt
 from nmtkit.train.distributed import World, no_sync
 from nmtkit.train.loss import projected_loss
-from nmtkit.train.optim import HIGHER_IS_BETTER, Schedule, build_optimizer
-from nmtkit.train.progress import LossWindow, MetricsLog, TrainProgress
-from nmtkit.train.validate import Validator
+from nmtkit.train.optim import HIGHER_IS_BETTER
+from nmtkit.train.progress import LossWindow, TrainProgress
+from nmtkit.train.run import TrainingRun, fmt_value, save, setup, start
+from nmtkit.train.signals import StopSignals, signal_name
 
 MAX_BAD_LOSSES = 5  # consecutive non-finite losses that stop training
-STOP_KEYS = ("max_steps", "max_epochs", "max_time", "early_stopping")  # may change on resume
-
-
-@dataclass
-class TrainState:
-    """Everything besides tensors and sampler position that a checkpoint must restore."""
-
-    step: int = 0
-    elapsed: float = 0.0  # seconds of training, summed over resumes
-    best_value: float | None = None
-    best_step: int | None = None
-    bad_validations: int = 0
-    nan_skipped: int = 0
-    last_valid_step: int = 0
-    last_valid_value: float | None = None  # the metric at last_valid_step
 
 
 @dataclass
@@ -75,30 +54,6 @@ class TrainResult:
     best_step: int | None
     elapsed: float
     signal: int | None = None
-
-
-@dataclass
-class _Run:
-    """The live objects of one training run."""
-
-    recipe: Recipe
-    paths: RunPaths
-    data: PreparedData
-    world: World
-    device: torch.device
-    model: Seq2Seq
-    ddp: torch.nn.Module  # the model as trained: DistributedDataParallel(model) under torchrun
-    optimizer: torch.optim.Optimizer
-    schedule: Schedule
-    scaler: torch.amp.GradScaler
-    sampler: BatchSampler
-    shards: tuple[Shard, Shard]
-    validator: Validator
-    keeper: ckpt.CheckpointKeeper
-    log: MetricsLog
-    amp: contextlib.AbstractContextManager[Any]
-    state: TrainState = field(default_factory=TrainState)
-    window: LossWindow = field(default_factory=LossWindow)  # updates since the last log record
 
 
 def train(recipe: Recipe, *, restart: bool = False) -> TrainResult:
@@ -113,8 +68,8 @@ def train(recipe: Recipe, *, restart: bool = False) -> TrainResult:
 
 
 def _train(recipe: Recipe, *, restart: bool, world: World) -> TrainResult:
-    run = _setup(recipe, world)
-    _start(run, restart=restart)
+    run = setup(recipe, world)
+    start(run, restart=restart)
     cfg = recipe.train
     ranks = f" x {world.size} processes" if world.size > 1 else ""
     console.info(
@@ -123,12 +78,12 @@ def _train(recipe: Recipe, *, restart: bool, world: World) -> TrainResult:
         f"{run.sampler.batches_per_epoch():,} batches of ≤{cfg.batch_tokens:,} tokens per epoch"
     )
     # A signal during the final validation and save is noted and ignored: they complete.
-    with _StopSignals() as signals:
+    with StopSignals() as signals:
         with TrainProgress(cfg.max_steps, cfg.max_time, enabled=world.is_main) as bar:
             reason, stopped_by = _loop(run, signals, bar)
         if stopped_by:
-            _save(run)
-            name = signal.Signals(stopped_by).name
+            save(run)
+            name = signal_name(stopped_by)
             console.info(
                 f"stopped by {name} at step {run.state.step}; saved last.pt; "
                 "run the same command to continue"
@@ -139,82 +94,14 @@ def _train(recipe: Recipe, *, restart: bool, world: World) -> TrainResult:
                 _validate(run)
             console.info(
                 f"stopped at step {run.state.step}: {reason}; best "
-                f"{cfg.early_stopping.metric} {_fmt(run.state.best_value)} at step "
+                f"{cfg.early_stopping.metric} {fmt_value(run.state.best_value)} at step "
                 f"{run.state.best_step} ({run.paths.checkpoints / 'best.pt'})"
             )
     s = run.state
     return TrainResult(s.step, reason, s.best_value, s.best_step, s.elapsed, stopped_by)
 
 
-def _start(run: _Run, *, restart: bool) -> None:
-    """Tidy the run directory (rank 0), start over or resume (every rank), check that the
-    ranks agree, and wrap the model for training."""
-    world = run.world
-    if world.is_main:
-        for folder in (run.paths.root, run.paths.checkpoints, run.paths.logs):
-            for stale in sweep_temporaries(folder):  # a killed run's unfinished writes
-                console.info(f"removed {stale.name}, an unfinished write of an interrupted run")
-        if restart:
-            run.keeper.clear()
-            run.log.path.unlink(missing_ok=True)
-    world.barrier()  # rank 0 has tidied up (or cleared) the checkpoints the others may read
-    if not restart and run.keeper.last.exists():
-        _resume(run)
-    world.check_same(
-        (run.state.step, run.sampler.state_dict()),
-        f"is not where rank 0 is (step, data position); does every node see the same "
-        f"{run.keeper.last}? The run directory must be on a filesystem that all nodes share",
-    )
-    run.ddp = world.wrap(run.model)
-    if world.is_main:
-        atomic_write_text(run.paths.recipe, run.recipe.to_yaml())
-        run.log.truncate_after(run.state.step)
-
-
-def _setup(recipe: Recipe, world: World) -> _Run:
-    cfg = recipe.train
-    paths = recipe.paths
-    data = open_prepared_data(recipe, paths)
-    device = world.device
-    torch.manual_seed(cfg.seed)
-    tok = data.manifest["tokenizer"]
-    model = build_model(recipe.model, tok["src_vocab_size"], tok["tgt_vocab_size"]).to(device)
-    world.seed(cfg.seed)  # ranks > 0 draw their own dropout masks
-    optimizer = build_optimizer(model.parameters(), cfg)
-    shards = data.shards("train")
-    return _Run(
-        recipe=recipe,
-        paths=paths,
-        data=data,
-        world=world,
-        device=device,
-        model=model,
-        ddp=model,
-        optimizer=optimizer,
-        schedule=Schedule(optimizer, cfg),
-        scaler=torch.amp.GradScaler(device.type, enabled=cfg.precision == "fp16"),
-        sampler=BatchSampler(
-            shards[0].lengths, shards[1].lengths, batch_tokens=cfg.batch_tokens, seed=cfg.seed
-        ),
-        shards=shards,
-        validator=Validator(
-            data,
-            batch_tokens=cfg.batch_tokens,
-            decode_batch_tokens=recipe.decode.batch_tokens,
-            max_len_ratio=recipe.decode.max_len_ratio,
-            device=device,
-        ),
-        keeper=ckpt.CheckpointKeeper(
-            paths.checkpoints,
-            keep=cfg.keep_checkpoints,
-            higher_is_better=HIGHER_IS_BETTER[cfg.early_stopping.metric],
-        ),
-        log=MetricsLog(paths.logs / "metrics.jsonl"),
-        amp=autocast_for(device, cfg.precision),
-    )
-
-
-def _loop(run: _Run, signals: _StopSignals, bar: TrainProgress) -> tuple[str, int | None]:
+def _loop(run: TrainingRun, signals: StopSignals, bar: TrainProgress) -> tuple[str, int | None]:
     """Updates until a stop criterion holds or a signal arrives (on any rank); returns the
     stop reason and the signal."""
     cfg, state, world = run.recipe.train, run.state, run.world
@@ -274,7 +161,7 @@ def _loop(run: _Run, signals: _StopSignals, bar: TrainProgress) -> tuple[str, in
 
 
 def _update(
-    run: _Run, micro: list[tuple[Batch, float]], tokens: int
+    run: TrainingRun, micro: list[tuple[Batch, float]], tokens: int
 ) -> tuple[torch.Tensor, torch.Tensor] | None:
     """One optimizer update over this rank's parts of the micro-batches (each with its loss
     weight, see World.share); None (nothing updated, on every rank) if the loss is not finite.
@@ -315,7 +202,7 @@ def _update(
     return loss_sum, nll_sum
 
 
-def _validate(run: _Run) -> None:
+def _validate(run: TrainingRun) -> None:
     """Validate (rank 0); update best, patience and the plateau schedule (every rank); save;
     log."""
     state, stopping, world = run.state, run.recipe.train.early_stopping, run.world
@@ -331,7 +218,7 @@ def _validate(run: _Run) -> None:
     run.schedule.observe(value)
     state.last_valid_step, state.last_valid_value = state.step, value
     if result is None:  # not rank 0
-        _save(run)
+        save(run)
         return
     # The record goes first: if the process dies before the checkpoint is whole, the resumed
     # run drops it with the other records after its checkpoint and writes it again.
@@ -348,7 +235,7 @@ def _validate(run: _Run) -> None:
             "samples": result.samples,
         }
     )
-    _save(run, value=value, best=improved)
+    save(run, value=value, best=improved)
     mark = "[green]new best[/]" if improved else f"no improvement ({state.bad_validations})"
     console.info(
         f"valid @ {state.step}: loss {result.loss:.3f}  ppl {result.ppl:.2f}  "
@@ -358,7 +245,7 @@ def _validate(run: _Run) -> None:
         console.info(f"  src  {sample['src']}\n  ref  {sample['ref']}\n  hyp  {sample['hyp']}")
 
 
-def _stop_reason(run: _Run) -> str:
+def _stop_reason(run: TrainingRun) -> str:
     cfg, state = run.recipe.train, run.state
     if cfg.max_steps is not None and state.step >= cfg.max_steps:
         return f"max_steps={cfg.max_steps} reached"
@@ -372,148 +259,3 @@ def _stop_reason(run: _Run) -> str:
             f"early stopping: {cfg.early_stopping.metric} did not improve in {patience} validations"
         )
     return ""
-
-
-# ------------------------------------------------------------------------------ setup helpers
-
-
-def open_prepared_data(recipe: Recipe, paths: RunPaths) -> PreparedData:
-    """The run's prepared data, checked to be current with the recipe and to have `valid`."""
-    if not paths.manifest.exists():
-        raise UserError(f"no prepared data in {paths.data}; run `nmtkit prepare RECIPE` first")
-    data = PreparedData.open(paths.data)
-    if data.manifest.get("fingerprint") != data_fingerprint(recipe):
-        raise UserError(
-            f"the prepared data in {paths.data} no longer matches the recipe's data/tokenizer "
-            "sections or input files; run `nmtkit prepare RECIPE` again"
-        )
-    if "valid" not in data.manifest["splits"]:
-        raise UserError("training needs a valid split; add one to data.source")
-    return data
-
-
-# ----------------------------------------------------------------------- checkpoint contents
-
-
-def _save(run: _Run, *, value: float | None = None, best: bool = False) -> None:
-    """Write last.pt (rank 0) with every rank's random state: a collective, so every rank
-    calls it at the same point."""
-    rng = run.world.gather(ckpt.rng_state())
-    if run.world.is_main:
-        run.keeper.save(_payload(run, rng), step=run.state.step, value=value, best=best)
-
-
-def _payload(run: _Run, rng: list[dict[str, Any]]) -> dict[str, Any]:
-    """The self-contained checkpoint: enough to resume training or to translate raw text.
-    `rng` holds the random states of the ranks (one in a world of one)."""
-    tok = run.data.manifest["tokenizer"]
-    return {
-        "step": run.state.step,
-        "state": asdict(run.state),
-        "model": run.model.state_dict(),
-        "optimizer": run.optimizer.state_dict(),
-        "schedule": run.schedule.state_dict(),
-        "scaler": run.scaler.state_dict(),
-        "sampler": run.sampler.state_dict(),
-        "log_window": run.window.state_dict(),
-        "rng": rng[0],
-        **({"rng_ranks": rng} if len(rng) > 1 else {}),
-        "recipe": run.recipe.to_yaml(),
-        "tokenizer": {
-            "joint": tok["joint"],
-            "src": run.data.tokenizer("src").model_bytes,
-            "tgt": run.data.tokenizer("tgt").model_bytes,
-            "src_sha256": tok["src_sha256"],
-            "tgt_sha256": tok["tgt_sha256"],
-        },
-        "vocab_size": {"src": tok["src_vocab_size"], "tgt": tok["tgt_vocab_size"]},
-        "langs": {"src": run.data.manifest["src_lang"], "tgt": run.data.manifest["tgt_lang"]},
-    }
-
-
-def _resume(run: _Run) -> None:
-    """Restore every part from last.pt; model and tokenizer must be the ones it was trained on."""
-    path = run.keeper.last
-    payload = ckpt.load_checkpoint(path, map_location=run.device)
-    missing = [key for key in ckpt.TRAINING_STATE if key not in payload]
-    if missing:
-        raise UserError(
-            f"{path} cannot be resumed: it holds no training state ({', '.join(missing)}); an "
-            "averaged checkpoint is for translating only. Use --restart to start over"
-        )
-    saved = Recipe.model_validate(yaml.safe_load(payload["recipe"]))
-    if saved.model != run.recipe.model:
-        raise UserError(
-            f"{path} was trained with another model section than the recipe's; use "
-            "--restart to start over, or another run_dir"
-        )
-    tok = run.data.manifest["tokenizer"]
-    if (payload["tokenizer"]["src_sha256"], payload["tokenizer"]["tgt_sha256"]) != (
-        tok["src_sha256"],
-        tok["tgt_sha256"],
-    ):
-        raise UserError(
-            f"{path} was trained with another tokenizer than the prepared data in "
-            f"{run.data.root}; use --restart to train on the new data"
-        )
-    now, before = run.recipe.train.model_dump(), saved.train.model_dump()
-    changed = [k for k in now if k not in STOP_KEYS and now[k] != before[k]]
-    if changed:
-        console.info(
-            f"[yellow]note: train settings changed since the checkpoint "
-            f"({', '.join(changed)}): the continuation differs from the original run[/]"
-        )
-    run.model.load_state_dict(payload["model"])
-    run.optimizer.load_state_dict(payload["optimizer"])
-    run.schedule.load_state_dict(payload["schedule"])
-    run.scaler.load_state_dict(payload["scaler"])
-    run.sampler.load_state_dict(payload["sampler"])
-    run.window.load_state_dict(payload["log_window"])
-    run.state = TrainState(**payload["state"])
-    s, world = run.state, run.world
-    rngs = payload.get("rng_ranks", [payload["rng"]])
-    if len(rngs) == world.size:
-        ckpt.set_rng_state(rngs[world.rank])
-    else:  # rank 0 continues rank 0's stream; the others get new ones, reproducibly
-        console.info(
-            f"note: {path} was written by {len(rngs)} process(es), now {world.size}: the data "
-            "stream continues exactly, the dropout masks of ranks > 0 do not"
-        )
-        ckpt.set_rng_state(rngs[0])
-        world.seed(run.recipe.train.seed, s.step)
-    if world.is_main and s.last_valid_step == s.step and s.last_valid_value is not None:
-        # Killed after writing last.pt but before linking best.pt / the step file? Redo that.
-        run.keeper.finish(step=s.step, value=s.last_valid_value, best=s.best_step == s.step)
-    console.info(
-        f"resuming from {path}: step {s.step}, epoch {run.sampler.epoch} (batch "
-        f"{run.sampler.position}), best {run.recipe.train.early_stopping.metric} "
-        f"{_fmt(s.best_value)} at step {s.best_step}, {s.elapsed:.0f}s trained so far; restored "
-        "model, optimizer, schedule, RNG states and data position"
-    )
-
-
-def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}"
-
-
-class _StopSignals:
-    """SIGINT/SIGTERM set a flag checked between updates; a second SIGINT aborts at once."""
-
-    def __init__(self) -> None:
-        self.received: int | None = None
-        self._old: dict[int, Any] = {}
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        if self.received is not None and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        self.received = signum
-
-    def __enter__(self) -> _StopSignals:
-        with contextlib.suppress(ValueError):  # not the main thread: keep default handling
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._old[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for sig, old in self._old.items():
-            signal.signal(sig, old)

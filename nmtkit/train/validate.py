@@ -1,8 +1,10 @@
 """Validation during training: loss and perplexity, and BLEU/chrF of greedy translations.
 
-The translations are scored against the cleaned reference text of the valid split
-(`RUN_DIR/data/text/valid.<tgt_lang>`) with `nmtkit.evaluate.score_corpus`, the same code that
-`nmtkit evaluate` uses, on detokenized SentencePiece output.
+The cleaned source text of the valid split (`RUN_DIR/data/text/valid.<src_lang>`) is
+translated greedily through `nmtkit.Translator` (the model in memory, in the training
+precision), exactly as `nmtkit translate --greedy` would, and scored against the cleaned
+references with `nmtkit.evaluate.scores.score_corpus`, the same code that `nmtkit evaluate`
+uses, on detokenized SentencePiece output.
 """
 
 from __future__ import annotations
@@ -16,12 +18,13 @@ import numpy as np
 import torch
 
 from nmtkit.data.batching import collate, make_batches
-from nmtkit.data.prepare import PreparedData
-from nmtkit.data.tokenizer import PAD_ID, Tokenizer
-from nmtkit.evaluate import score_corpus
+from nmtkit.data.manifest import PreparedData
+from nmtkit.data.tokenizer import PAD_ID
+from nmtkit.evaluate.scores import score_corpus
 from nmtkit.models import Seq2Seq
-from nmtkit.search.greedy import greedy_search
+from nmtkit.recipe import Recipe
 from nmtkit.train.loss import projected_loss
+from nmtkit.translate import DecodeOptions, Translator
 
 SAMPLES = 3  # sample translations written to the log at each validation
 
@@ -39,31 +42,26 @@ class ValidResult:
 
 
 class Validator:
-    """Holds the valid split, its fixed batches and references; `run(model)` scores a model."""
+    """Holds the valid split, its fixed loss batches, sources and references; `run(model)`
+    scores a model."""
 
-    def __init__(
-        self,
-        data: PreparedData,
-        *,
-        batch_tokens: int,
-        decode_batch_tokens: int,
-        max_len_ratio: float,
-        device: torch.device,
-    ) -> None:
+    def __init__(self, data: PreparedData, recipe: Recipe, *, device: torch.device) -> None:
         self.src, self.tgt = data.shards("valid")
-        self.tokenizer: Tokenizer = data.tokenizer("tgt")
-        text_dir = data.root / "text"
-        self.refs = _read_lines(text_dir / f"valid.{data.manifest['tgt_lang']}")
-        self.sources = _read_lines(text_dir / f"valid.{data.manifest['src_lang']}")
+        self.tokenizers = data.tokenizer("src"), data.tokenizer("tgt")
+        self.refs = data.read_text("valid", "tgt")
+        self.sources = data.read_text("valid", "src")
+        self.recipe = recipe
         self.device = device
-        self.max_len_ratio = max_len_ratio
         rng = np.random.default_rng(0)  # fixed batches: validation is the same every time
         self.loss_batches = make_batches(
-            self.src.lengths, self.tgt.lengths, batch_tokens=batch_tokens, rng=rng
+            self.src.lengths, self.tgt.lengths, batch_tokens=recipe.train.batch_tokens, rng=rng
         )
-        zeros = np.zeros_like(self.src.lengths)
-        self.decode_batches = make_batches(
-            self.src.lengths, zeros, batch_tokens=decode_batch_tokens, rng=rng
+        self.options = DecodeOptions(
+            greedy=True,
+            max_len_ratio=recipe.decode.max_len_ratio,
+            batch_tokens=recipe.decode.batch_tokens,
+            # Every piece of the valid sources, as training saw them: nothing is truncated.
+            max_src_tokens=max(2, int(self.src.lengths.max(initial=0)) + 1),
         )
 
     @torch.no_grad()
@@ -72,7 +70,7 @@ class Validator:
         model.eval()
         try:
             nll, tokens = self._nll(model, autocast)
-            hyps = self._translate(model, autocast)
+            hyps = self._translate(model)
         finally:
             model.train(was_training)
         scores = score_corpus(hyps, self.refs)
@@ -100,19 +98,9 @@ class Validator:
                 ).nll.double()
         return float(total), tokens
 
-    def _translate(self, model: Seq2Seq, autocast: AbstractContextManager[Any]) -> list[str]:
-        hyps = [""] * len(self.src)
-        for indices in self.decode_batches:
-            batch = collate(self.src, self.tgt, indices).to(self.device)
-            with autocast:
-                ids = greedy_search(
-                    model, batch.src, batch.src_lens, max_len_ratio=self.max_len_ratio
-                )
-            for i, seq in zip(indices.tolist(), ids, strict=True):
-                hyps[i] = self.tokenizer.decode(seq)
-        return hyps
-
-
-def _read_lines(path: Any) -> list[str]:
-    with open(path, encoding="utf-8") as f:
-        return [line.rstrip("\n") for line in f]
+    def _translate(self, model: Seq2Seq) -> list[str]:
+        """Greedy translations of the valid sources by the model as it is now."""
+        translator = Translator.from_model(
+            model, self.recipe, self.tokenizers, precision=self.recipe.train.precision
+        )
+        return [result.texts[0] for result in translator.translate(self.sources, self.options)]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from nmtkit.data.prepare import PreparedData
+from nmtkit.data.manifest import PreparedData
 from nmtkit.recipe import load_recipe
 from tests.conftest import one_line, run_cli, write_lines
 
@@ -24,21 +24,22 @@ def test_prepare_writes_shards_that_decode_to_the_cleaned_text(files_recipe: Pat
     assert "cleaning (pairs)" in result.stdout and "shards" in result.stdout
     data = prepared(files_recipe)
     manifest = data.manifest
-    assert set(manifest["splits"]) == {"train", "valid"}
-    assert manifest["dtype"] == "<u2"
-    assert manifest["tokenizer"]["joint"] is True
-    assert manifest["recipe"]["tokenizer"]["vocab_size"] == 48
+    assert set(manifest.splits) == {"train", "valid"}
+    assert manifest.dtype == "<u2"
+    assert manifest.tokenizer.joint is True
+    assert manifest.recipe["tokenizer"]["vocab_size"] == 48
     src_tok, tgt_tok = data.tokenizer("src"), data.tokenizer("tgt")
-    assert manifest["tokenizer"]["src_sha256"] == src_tok.sha256
+    assert manifest.tokenizer.src_sha256 == src_tok.sha256
     for split in ("train", "valid"):
         src, tgt = data.shards(split)
-        text_src = (data.root / "text" / f"{split}.en").read_text().splitlines()
-        text_tgt = (data.root / "text" / f"{split}.de").read_text().splitlines()
-        assert len(src) == len(tgt) == len(text_src) == manifest["splits"][split]["pairs"]
+        text_src = data.text(split, "src").read_text().splitlines()
+        text_tgt = data.text(split, "tgt").read_text().splitlines()
+        assert data.text(split, "src") == data.root / "text" / f"{split}.en"
+        assert len(src) == len(tgt) == len(text_src) == manifest.splits[split].pairs
         assert [src_tok.decode(src[i]) for i in range(len(src))] == text_src
         assert [tgt_tok.decode(tgt[i]) for i in range(len(tgt))] == text_tgt
-        assert manifest["splits"][split]["src"]["tokens"] == int(src.lengths.sum())
-    counts = manifest["clean"]["train"]
+        assert manifest.splits[split].src.tokens == int(src.lengths.sum())
+    counts = manifest.clean["train"]
     assert counts["read"] == 600 and counts["kept"] + counts["duplicate"] == 600
     resolved = load_recipe(data.root.parent / "recipe.resolved.yaml")
     assert resolved == load_recipe(files_recipe)
@@ -61,13 +62,13 @@ def test_changed_settings_or_inputs_redo(files_recipe: Path, toy_files: dict) ->
     assert run_cli("prepare", files_recipe).exit_code == 0
     changed = run_cli("prepare", files_recipe, "--set", "tokenizer.vocab_size=40")
     assert changed.exit_code == 0 and "up to date" not in changed.stderr
-    assert prepared(files_recipe).manifest["tokenizer"]["src_vocab_size"] == 40
+    assert prepared(files_recipe).manifest.tokenizer.src_vocab_size == 40
     with open(toy_files["train"]["src"], "a") as f, open(toy_files["train"]["tgt"], "a") as g:
         f.write("one more line\n")
         g.write("eine Zeile mehr\n")
     redone = run_cli("prepare", files_recipe, "--set", "tokenizer.vocab_size=40")
     assert redone.exit_code == 0 and "up to date" not in redone.stderr
-    assert prepared(files_recipe).manifest["clean"]["train"]["read"] == 601
+    assert prepared(files_recipe).manifest.clean["train"]["read"] == 601
 
 
 def test_separate_vocabularies(files_recipe: Path) -> None:
@@ -81,8 +82,8 @@ def test_separate_vocabularies(files_recipe: Path) -> None:
     )
     assert result.exit_code == 0, result.stderr
     data = prepared(files_recipe)
-    assert data.manifest["tokenizer"]["src_model"] == "spm.src.model"
-    assert data.manifest["tokenizer"]["tgt_model"] == "spm.tgt.model"
+    assert data.manifest.tokenizer.src_model == "spm.src.model"
+    assert data.manifest.tokenizer.tgt_model == "spm.tgt.model"
     assert data.tokenizer("src").sha256 != data.tokenizer("tgt").sha256
 
 
@@ -212,7 +213,7 @@ def test_synthetic_source_writes_raw_text_and_is_deterministic(
         "valid.en",
     ]
     assert len((raw / "test.en").read_text().splitlines()) == 30
-    assert data.manifest["splits"]["test"]["pairs"] == 30
+    assert data.manifest.splits["test"].pairs == 30
     first = (raw / "train.de").read_bytes()
     again = run_cli("prepare", recipe, "--force", "--set", f"run_dir={tmp_path / 'again'}")
     assert again.exit_code == 0

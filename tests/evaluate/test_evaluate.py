@@ -15,17 +15,19 @@ from sacrebleu.metrics import BLEU, CHRF
 from sacrebleu.significance import PairedTest
 
 from nmtkit.errors import UserError
-from nmtkit.evaluate import LengthReport, build_report, name_systems, score_corpus
-from nmtkit.length_buckets import (
+from nmtkit.evaluate.buckets import (
     DEFAULT_EDGES,
     bucket_index,
     check_edges,
     make_buckets,
     parse_edges,
 )
-from nmtkit.plot import plot_report
+from nmtkit.evaluate.export import report_to_dict
+from nmtkit.evaluate.files import name_systems
+from nmtkit.evaluate.plot import plot_report
+from nmtkit.evaluate.report import LengthReport, build_report
+from nmtkit.evaluate.scores import score_corpus
 from nmtkit.recipe import EvaluateConfig
-from nmtkit.report import report_to_dict
 from tests.conftest import one_line, run_cli, write_lines
 
 # 80 made-up words: few repeats within a sentence, which keeps TER's shift search fast.

@@ -23,8 +23,8 @@ import numpy as np
 import pytest
 import torch
 
+from nmtkit.checkpoint import Checkpoint
 from nmtkit.errors import UserError
-from nmtkit.train.checkpoint import load_checkpoint
 from nmtkit.train.distributed import World, _rank_device, launched_by_torchrun
 from tests.conftest import one_line, run_cli
 from tests.train.test_train import copy_run, log_records, prepared_run, trained_copy
@@ -103,14 +103,15 @@ def assert_same_training(expected: Path, actual: Path) -> None:
         assert b["loss"] == pytest.approx(a["loss"], abs=2e-5), (a, b)
         if a["kind"] == "valid":
             assert (b["bleu"], b["chrf"], b["best_step"]) == (a["bleu"], a["chrf"], a["best_step"])
-    x = load_checkpoint(expected / "checkpoints" / "last.pt")
-    y = load_checkpoint(actual / "checkpoints" / "last.pt")
-    assert (y["step"], y["sampler"]) == (x["step"], x["sampler"])
-    for name, tensor in x["model"].items():
-        torch.testing.assert_close(y["model"][name], tensor, rtol=0, atol=1e-5, msg=name)
-    for i, state in x["optimizer"]["state"].items():
+    x = Checkpoint.read(expected / "checkpoints" / "last.pt")
+    y = Checkpoint.read(actual / "checkpoints" / "last.pt")
+    assert x.training is not None and y.training is not None
+    assert (y.step, y.training.sampler) == (x.step, x.training.sampler)
+    for name, tensor in x.model.items():
+        torch.testing.assert_close(y.model[name], tensor, rtol=0, atol=1e-5, msg=name)
+    for i, state in x.training.optimizer["state"].items():
         for key in ("exp_avg", "exp_avg_sq"):
-            other = y["optimizer"]["state"][i][key]
+            other = y.training.optimizer["state"][i][key]
             torch.testing.assert_close(other, state[key], rtol=0, atol=1e-5)
 
 
@@ -220,12 +221,12 @@ def test_two_processes_resume_exactly_with_dropout(prepared_run: Path, tmp_path:
     code, stderr = finish(launch(cut, 2, dropout))
     assert code == 0, stderr
     assert log_records(cut.parent / "run") == log_records(whole.parent / "run")
-    x = load_checkpoint(whole.parent / "run" / "checkpoints" / "last.pt")
-    y = load_checkpoint(cut.parent / "run" / "checkpoints" / "last.pt")
-    assert x["step"] == y["step"] == 12
-    assert len(y["rng_ranks"]) == 2
-    for key, tensor in x["model"].items():
-        assert torch.equal(y["model"][key], tensor), key
+    x = Checkpoint.read(whole.parent / "run" / "checkpoints" / "last.pt")
+    y = Checkpoint.read(cut.parent / "run" / "checkpoints" / "last.pt")
+    assert x.step == y.step == 12
+    assert y.training is not None and len(y.training.rng) == 2
+    for key, tensor in x.model.items():
+        assert torch.equal(y.model[key], tensor), key
 
 
 @pytest.mark.parametrize(("first", "then"), [(2, 1), (1, 2)])
@@ -240,7 +241,7 @@ def test_resume_with_another_number_of_processes_continues_the_stream(
     # One process exits 128 + SIGTERM; torchrun reports its ranks' non-zero exit as 1.
     assert code == (143 if first == 1 else 1), stderr
     assert "stopped by SIGTERM at step 7; saved last.pt" in one_line(stderr)
-    assert load_checkpoint(recipe.parent / "run" / "checkpoints" / "last.pt")["step"] == 7
+    assert Checkpoint.read(recipe.parent / "run" / "checkpoints" / "last.pt").step == 7
     code, stderr = finish(launch(recipe, then))
     assert code == 0, stderr
     assert f"was written by {first} process(es), now {then}" in one_line(stderr)
@@ -279,7 +280,7 @@ def test_a_signal_to_the_launcher_saves_and_ends_every_rank(
     proc.send_signal(signal.SIGTERM)
     code, stderr = finish(proc)
     assert code == 143, stderr
-    step = load_checkpoint(run / "checkpoints" / "last.pt")["step"]
+    step = Checkpoint.read(run / "checkpoints" / "last.pt").step
     assert f"stopped by SIGTERM at step {step}; saved last.pt" in one_line(stderr)
     assert records(run)[-1]["step"] <= step
     assert_no_processes_left(recipe)

@@ -29,7 +29,7 @@ import pytest
 import torch
 import yaml
 
-from nmtkit.train.checkpoint import load_checkpoint
+from nmtkit.checkpoint import Checkpoint
 from tests.conftest import one_line, run_cli, toy_pairs, write_lines
 from tests.train.test_train import copy_run, log_records, prepared_run, trained_copy
 
@@ -83,9 +83,9 @@ def check_intact(run: Path) -> tuple[int | None, bool]:
     unfinished write was left under a temporary name."""
     folder = run / "checkpoints"
     for path in folder.glob("*.pt"):
-        load_checkpoint(path)  # raises on a half-written file
+        Checkpoint.read(path)  # raises on a half-written file
     last = folder / "last.pt"
-    step = load_checkpoint(last)["step"] if last.exists() else None
+    step = Checkpoint.read(last).step if last.exists() else None
     return step, any(folder.glob(".*.tmp"))
 
 
@@ -116,13 +116,14 @@ def assert_same_run(a: Path, b: Path) -> None:
     names = sorted(p.name for p in (a / "checkpoints").glob("*.pt"))
     assert names == sorted(p.name for p in (b / "checkpoints").glob("*.pt"))
     for name in names:
-        x, y = (load_checkpoint(r / "checkpoints" / name) for r in (a, b))
-        assert (x["step"], x["sampler"]) == (y["step"], y["sampler"]), name
-        for key in x["model"]:
-            assert torch.equal(x["model"][key], y["model"][key]), (name, key)
-        for i, state in x["optimizer"]["state"].items():
+        x, y = (Checkpoint.read(r / "checkpoints" / name) for r in (a, b))
+        assert x.training is not None and y.training is not None
+        assert (x.step, x.training.sampler) == (y.step, y.training.sampler), name
+        for key in x.model:
+            assert torch.equal(x.model[key], y.model[key]), (name, key)
+        for i, state in x.training.optimizer["state"].items():
             for key, value in state.items():
-                assert torch.equal(value, y["optimizer"]["state"][i][key]), (name, i, key)
+                assert torch.equal(value, y.training.optimizer["state"][i][key]), (name, i, key)
     scores = [json.loads((r / "checkpoints" / "scores.json").read_text()) for r in (a, b)]
     assert scores[0] == scores[1]
     assert log_records(a) == log_records(b)

@@ -15,7 +15,7 @@ import pytest
 import torch
 import yaml
 
-from nmtkit.train.checkpoint import load_checkpoint
+from nmtkit.checkpoint import Checkpoint
 from tests.conftest import one_line, run_cli, toy_pairs, toy_run_recipe, write_lines
 
 TINY_MODEL = {
@@ -81,7 +81,7 @@ def log_records(run: Path) -> list[dict]:
 
 
 def final_weights(run: Path) -> dict[str, torch.Tensor]:
-    return load_checkpoint(run / "checkpoints" / "last.pt")["model"]
+    return Checkpoint.read(run / "checkpoints" / "last.pt").model
 
 
 def assert_same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
@@ -102,10 +102,11 @@ def test_train_writes_checkpoints_log_and_validation(prepared_run: Path, tmp_pat
     valid = [r for r in records if r["kind"] == "valid"]
     assert [r["step"] for r in valid] == [4, 8]
     assert all(0 <= r["bleu"] <= 100 and r["ppl"] > 1 and r["samples"] for r in valid)
-    payload = load_checkpoint(run / "checkpoints" / "last.pt")
-    assert payload["step"] == 8
-    assert payload["tokenizer"]["src"] and payload["tokenizer"]["joint"] is True
-    assert yaml.safe_load(payload["recipe"])["model"]["hidden_size"] == 16
+    checkpoint = Checkpoint.read(run / "checkpoints" / "last.pt")
+    assert checkpoint.step == 8
+    assert checkpoint.tokenizer.src and checkpoint.tokenizer.joint is True
+    assert yaml.safe_load(checkpoint.recipe_yaml)["model"]["hidden_size"] == 16
+    assert checkpoint.recipe().model.hidden_size == 16
     assert "max_steps=8 reached" in one_line(result.stderr)
     assert (run / "recipe.resolved.yaml").exists()
 
@@ -148,7 +149,7 @@ def test_sigterm_saves_and_resume_completes_identically(prepared_run: Path, tmp_
         pytest.skip("the run finished before the signal arrived")
     assert proc.returncode == 128 + signal.SIGTERM, stderr
     assert "stopped by SIGTERM" in one_line(stderr) and "Traceback" not in stderr
-    stopped_at = load_checkpoint(tmp_path / "parts" / "run" / "checkpoints" / "last.pt")["step"]
+    stopped_at = Checkpoint.read(tmp_path / "parts" / "run" / "checkpoints" / "last.pt").step
     assert 0 < stopped_at < 30
     assert run_cli("train", parts, "--set", "train.max_steps=30").exit_code == 0
     assert_same_weights(
@@ -178,10 +179,10 @@ def test_non_finite_losses_are_skipped_then_stop(
     message = one_line(result.stderr)
     assert "training diverged: the loss was not finite 5 updates in a row" in message
     run = tmp_path / "nan" / "run"
-    last = load_checkpoint(run / "checkpoints" / "last.pt")
-    assert last["step"] == 4  # the checkpoint of the last validation before it diverged
-    assert last["state"]["nan_skipped"] == 1
-    assert torch.isfinite(torch.cat([t.flatten().float() for t in last["model"].values()])).all()
+    last = Checkpoint.read(run / "checkpoints" / "last.pt")
+    assert last.step == 4  # the checkpoint of the last validation before it diverged
+    assert last.training is not None and last.training.state.nan_skipped == 1
+    assert torch.isfinite(torch.cat([t.flatten().float() for t in last.model.values()])).all()
     train_records = [r for r in log_records(run) if r["kind"] == "train"]
     assert train_records[-1]["nan_skipped"] == 1
 
@@ -193,12 +194,12 @@ def test_stop_criteria_and_continuing_past_an_old_limit(prepared_run: Path, tmp_
     assert "max_epochs=1 reached" in one_line(done.stderr)
     again = run_cli("train", recipe, "--set", "train.max_steps=null", "--set", "train.max_epochs=1")
     assert again.exit_code == 0
-    step = load_checkpoint(tmp_path / "s" / "run" / "checkpoints" / "last.pt")["step"]
+    step = Checkpoint.read(tmp_path / "s" / "run" / "checkpoints" / "last.pt").step
     more = run_cli(
         "train", recipe, "--set", f"train.max_steps={step + 2}", "--set", "train.max_epochs=null"
     )
     assert more.exit_code == 0
-    assert load_checkpoint(tmp_path / "s" / "run" / "checkpoints" / "last.pt")["step"] == step + 2
+    assert Checkpoint.read(tmp_path / "s" / "run" / "checkpoints" / "last.pt").step == step + 2
 
 
 def test_early_stopping_on_loss_with_patience(prepared_run: Path, tmp_path: Path) -> None:
@@ -226,7 +227,7 @@ def test_restart_starts_over(prepared_run: Path, tmp_path: Path) -> None:
     assert run_cli("train", recipe, "--set", "train.max_steps=4").exit_code == 0
     result = run_cli("train", recipe, "--set", "train.max_steps=2", "--restart")
     assert result.exit_code == 0 and "resuming" not in result.stderr
-    assert load_checkpoint(tmp_path / "r" / "run" / "checkpoints" / "last.pt")["step"] == 2
+    assert Checkpoint.read(tmp_path / "r" / "run" / "checkpoints" / "last.pt").step == 2
 
 
 # ----------------------------------------------------------------------------- user errors

@@ -5,26 +5,35 @@ For each prepared split whose name starts with `test`, the cleaned source text
 `RUN_DIR/translations/<split>.<tgt>`, then scored against the references by the same code as
 `nmtkit evaluate --hyp ... --ref ...`, bucketed as the recipe's `evaluate:` section says. The
 report goes to `RUN_DIR/reports/<split>.json` and the plot to `RUN_DIR/reports/<split>.png`.
+
+The run's checkpoint is loaded once (`nmtkit.Translator`) for all its test splits.
+`evaluate_run_command` is `evaluate_run` from the command line's text.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from nmtkit import console
+from nmtkit.data.manifest import PreparedData
 from nmtkit.errors import UserError
-from nmtkit.evaluate import LengthReport, evaluate_files
-from nmtkit.length_buckets import LengthBy
+from nmtkit.evaluate.buckets import check_by, parse_edges
+from nmtkit.evaluate.files import evaluate_files
+from nmtkit.evaluate.report import LengthReport
 from nmtkit.paths import RunPaths
-from nmtkit.recipe import Recipe, load_recipe
+from nmtkit.recipe import LengthBy, Recipe, load_recipe
+
+if TYPE_CHECKING:
+    from nmtkit.translate import DecodeOptions
 
 
 @dataclass(frozen=True)
 class SplitResult:
+    """One test split of a run: its translations and its report, written as JSON and a plot."""
+
     split: str
     translations: Path
     report: LengthReport
@@ -48,18 +57,39 @@ def open_run(target: Path) -> tuple[RunPaths, Recipe]:
     return recipe.paths, recipe
 
 
-def find_test_splits(paths: RunPaths) -> list[str]:
+def find_test_splits(data: PreparedData, root: Path) -> list[str]:
     """Prepared splits named test*, in the manifest's order."""
-    if not paths.manifest.is_file():
-        raise UserError(f"no prepared data in {paths.data}; run `nmtkit prepare RECIPE` first")
-    splits = json.loads(paths.manifest.read_text(encoding="utf-8"))["splits"]
-    found = [name for name in splits if name.startswith("test")]
+    found = [name for name in data.splits if name.startswith("test")]
     if not found:
         raise UserError(
-            f"{paths.root} has no test split (prepared: {', '.join(splits)}); add one to "
+            f"{root} has no test split (prepared: {', '.join(data.splits)}); add one to "
             "data.source in the recipe, or use `nmtkit evaluate --hyp FILE --ref FILE`"
         )
     return found
+
+
+def evaluate_run_command(
+    target: Path,
+    *,
+    by: str | None = None,
+    buckets: str | None = None,
+    device: str = "auto",
+    hyp: str | None = None,
+    ref: Path | None = None,
+    compare: Sequence[str] | None = None,
+) -> list[SplitResult]:
+    """`evaluate_run` from the command line's options as given: `by` and the bucket edges
+    `buckets` (`10,20,30`) as text, checked here, and each split's outputs named on stderr.
+    The file mode's `hyp`, `ref` and `compare` are refused: a run brings its own."""
+    edges = None if buckets is None else parse_edges(buckets)
+    if hyp is not None or ref is not None or compare:
+        raise UserError("give either a run directory (or recipe) or --hyp/--ref, not both")
+    results = evaluate_run(
+        target, device=device, by=None if by is None else check_by(by), edges=edges
+    )
+    for result in results:
+        console.info(f"{result.split}: translations {result.translations}, plot {result.plot_path}")
+    return results
 
 
 def evaluate_run(
@@ -69,29 +99,25 @@ def evaluate_run(
     by: LengthBy | None = None,
     edges: Sequence[int] | None = None,
     n_bootstrap: int = 1000,
-    **decode: Any,
+    options: DecodeOptions | None = None,
 ) -> list[SplitResult]:
-    """Translate and score every test split of a run. `by` and `edges` override the recipe's
-    `evaluate:` section, `decode` the DecodeOptions fields."""
-    from nmtkit.translate import resolve_checkpoint, translate_file
+    """Translate and score every test split of a run with its best checkpoint. `by` and
+    `edges` override the recipe's `evaluate:` section; `options` (default: the checkpoint's
+    recipe's `decode:`) the search."""
+    from nmtkit.translate import Translator, resolve_checkpoint
+    from nmtkit.translate_files import translate_file
 
     paths, recipe = open_run(target)
+    data = PreparedData.open(paths.data)
+    splits = find_test_splits(data, paths.root)
     checkpoint = resolve_checkpoint(paths.root)
-    src_lang, tgt_lang = recipe.data.src_lang, recipe.data.tgt_lang
+    translator = Translator.load(checkpoint, device=device)
     results = []
-    for split in find_test_splits(paths):
-        source = paths.data / "text" / f"{split}.{src_lang}"
-        reference = paths.data / "text" / f"{split}.{tgt_lang}"
-        hyp = paths.translations / f"{split}.{tgt_lang}"
+    for split in splits:
+        source, reference = data.text(split, "src"), data.text(split, "tgt")
+        hyp = paths.translations / reference.name
         console.info(f"translating {split} ({source}) with {checkpoint}")
-        translate_file(
-            [checkpoint],
-            input_path=source,
-            output_path=hyp,
-            device=device,
-            show_progress=True,
-            **decode,
-        )
+        translate_file(translator, options, input_path=source, output_path=hyp, show_progress=True)
         json_path, plot_path = paths.reports / f"{split}.json", paths.reports / f"{split}.png"
         report = evaluate_files(
             {recipe.name: hyp},

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nmtkit.errors import UserError
-from nmtkit.evaluate import METRIC_NAMES, LengthReport, MetricScore
+from nmtkit.evaluate.report import LengthReport, MetricScore
+from nmtkit.evaluate.scores import METRIC_NAMES
 from nmtkit.paths import atomic_write
 
 if TYPE_CHECKING:

@@ -14,14 +14,13 @@ import bisect
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, cast
+from typing import cast, get_args
 
 from pydantic import ValidationError
 
 from nmtkit.errors import UserError
-from nmtkit.recipe import EvaluateConfig
+from nmtkit.recipe import EvaluateConfig, LengthBy
 
-LengthBy = Literal["source", "reference"]
 DEFAULT_EDGES: tuple[int, ...] = (10, 20, 30, 40, 50)
 
 
@@ -35,9 +34,11 @@ class LengthBucket:
 
 
 def check_by(by: str) -> LengthBy:
-    """`by` itself when it is `source` or `reference`, else a UserError."""
-    if by not in ("source", "reference"):
-        raise UserError(f"length buckets are by 'source' or 'reference', not {by!r}")
+    """`by` itself when it is one of `LengthBy` (`source` or `reference`), else a UserError."""
+    choices = get_args(LengthBy)
+    if by not in choices:
+        names = " or ".join(repr(choice) for choice in choices)
+        raise UserError(f"length buckets are by {names}, not {by!r}")
     return cast(LengthBy, by)
 
 

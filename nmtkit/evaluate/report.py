@@ -1,40 +1,37 @@
-"""Scoring translations with sacrebleu: BLEU, chrF and TER on detokenized text, by sentence length.
+"""An evaluation report: scores of one or more systems, overall and by sentence length.
 
-Training's validation uses `score_corpus`, so the numbers in the training log are computed
-exactly as `nmtkit evaluate` computes them (both take their metrics from `new_metric`).
-
-`build_report` scores one or more systems against the references, on the whole corpus and on
-length buckets (by source or by reference length in words), with sacrebleu's 95% bootstrap
-intervals and paired bootstrap p-values of every system against the first (`nmtkit.significance`):
+`build_report` scores systems against the references, on the whole corpus and on length
+buckets (by source or by reference length in words, `nmtkit.evaluate.buckets`), with
+sacrebleu's 95% bootstrap intervals and paired bootstrap p-values of every system against the
+first (`nmtkit.evaluate.significance`):
 
     report = build_report({"base": base_hyps, "new": new_hyps}, refs, srcs, by="source")
     report.buckets[0].scores["new"]["bleu"].p_value
 
-`evaluate_files` is the same from files, and prints and writes the report (`nmtkit.report`,
-`nmtkit.plot`); it is what `nmtkit evaluate --hyp ... --ref ...` runs.
+The report is shown by `nmtkit.evaluate.tables`, written by `nmtkit.evaluate.export` and
+drawn by `nmtkit.evaluate.plot`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from nmtkit.errors import UserError
-from nmtkit.length_buckets import (
+from nmtkit.evaluate.buckets import (
     DEFAULT_EDGES,
     LengthBucket,
-    LengthBy,
     bucket_index,
     check_by,
     check_edges,
     make_buckets,
     word_count,
 )
-from nmtkit.significance import (
+from nmtkit.evaluate.scores import BUCKET_METRICS, METRIC_NAMES, new_metric
+from nmtkit.evaluate.significance import (
     bootstrap_scores,
     confidence_interval,
     corpus_score,
@@ -43,55 +40,12 @@ from nmtkit.significance import (
     sacrebleu_seed,
     sentence_stats,
 )
+from nmtkit.recipe import LengthBy
 
 if TYPE_CHECKING:
     from sacrebleu.metrics.base import Metric
 
 SIGNIFICANCE_LEVEL = 0.05
-METRIC_NAMES = {"bleu": "BLEU", "chrf": "chrF", "ter": "TER"}  # key -> display name
-BUCKET_METRICS = ("bleu", "chrf")  # TER is scored on the whole corpus only: it is slow
-
-
-@dataclass(frozen=True)
-class CorpusScores:
-    """Corpus-level scores and the sacrebleu signature of each metric."""
-
-    bleu: float
-    chrf: float
-    sentences: int
-    signatures: dict[str, str] = field(default_factory=dict)
-
-
-def new_metric(name: str, refs: Sequence[str] | None = None) -> Metric:
-    """The sacrebleu metric `bleu` (13a tokenization, mixed case), `chrf` (chrF2) or `ter`, with
-    sacrebleu's default settings; with `refs`, their statistics are cached for many systems."""
-    from sacrebleu.metrics import BLEU, CHRF, TER
-
-    references = None if refs is None else [list(refs)]
-    if name == "bleu":
-        return BLEU(references=references)
-    if name == "chrf":
-        return CHRF(references=references)
-    if name == "ter":
-        return TER(references=references)
-    raise ValueError(f"unknown metric {name!r}; expected one of {sorted(METRIC_NAMES)}")
-
-
-def score_corpus(hyps: Sequence[str], refs: Sequence[str]) -> CorpusScores:
-    """BLEU (13a tokenization, mixed case) and chrF of detokenized hypotheses vs references."""
-    if len(hyps) != len(refs):
-        raise UserError(f"{len(hyps)} hypotheses but {len(refs)} references; they must align")
-    bleu, chrf = new_metric("bleu"), new_metric("chrf")
-    hyp_list, ref_lists = list(hyps), [list(refs)]
-    return CorpusScores(
-        bleu=bleu.corpus_score(hyp_list, ref_lists).score,
-        chrf=chrf.corpus_score(hyp_list, ref_lists).score,
-        sentences=len(hyps),
-        signatures={"bleu": str(bleu.get_signature()), "chrf": str(chrf.get_signature())},
-    )
-
-
-# ------------------------------------------------------------------------------ the report
 
 
 @dataclass(frozen=True)
@@ -252,76 +206,3 @@ def _signature(metric: Metric, n_bootstrap: int, seed: int | None) -> str:
     signature.update("bs", n_bootstrap)
     signature.update("seed", str(seed).lower())
     return str(signature)
-
-
-# ------------------------------------------------------------------------------ from files
-
-
-def parse_system(spec: str) -> tuple[str, Path]:
-    """`NAME=FILE` -> (NAME, FILE); a plain `FILE` is named by its stem (`out/base.de` -> base)."""
-    name, sep, file = spec.partition("=")
-    if sep and name and file and not Path(spec).exists():
-        return name, Path(file)
-    return Path(spec).stem, Path(spec)
-
-
-def name_systems(specs: Sequence[str]) -> dict[str, Path]:
-    """Systems from `[NAME=]FILE` specs, in order; two systems with one name are an error."""
-    systems: dict[str, Path] = {}
-    for spec in specs:
-        name, path = parse_system(spec)
-        if name in systems:
-            raise UserError(
-                f"two systems are named {name!r} ({systems[name]} and {path}); "
-                "name them with NAME=FILE"
-            )
-        systems[name] = path
-    return systems
-
-
-def evaluate_files(
-    systems: Mapping[str, Path],
-    ref: Path,
-    src: Path | None = None,
-    *,
-    by: LengthBy | None = None,
-    edges: Sequence[int] = DEFAULT_EDGES,
-    n_bootstrap: int = 1000,
-    json_path: Path | None = None,
-    plot_path: Path | None = None,
-) -> LengthReport:
-    """Read systems (name -> hypothesis file; the first is the baseline), references and
-    optional sources, one detokenized sentence per line; build the report, print it, and write
-    it as JSON and as a plot when asked. `by` defaults to source when `src` is given."""
-    from nmtkit.console import info
-    from nmtkit.data.sources import read_lines
-    from nmtkit.plot import plot_format, plot_report
-    from nmtkit.report import print_report, write_report_json
-
-    if plot_path is not None:
-        plot_format(plot_path)  # a bad file name fails now, not after the scoring
-    by = by or ("source" if src is not None else "reference")
-    paths = [*systems.values(), ref] + ([] if src is None else [src])
-    files = {path: list(read_lines(path)) for path in paths}
-    counts = {path: len(lines) for path, lines in files.items()}
-    if len(set(counts.values())) > 1:
-        listing = ", ".join(f"{path} has {n}" for path, n in counts.items())
-        raise UserError(f"the files must have one line per sentence, but {listing} lines")
-    if not files[ref]:
-        raise UserError(f"nothing to evaluate: {ref} is empty")
-    report = build_report(
-        {name: files[path] for name, path in systems.items()},
-        files[ref],
-        None if src is None else files[src],
-        by=by,
-        edges=edges,
-        n_bootstrap=n_bootstrap,
-    )
-    print_report(report)
-    if json_path is not None:
-        write_report_json(report, json_path)
-        info(f"wrote {json_path}")
-    if plot_path is not None:
-        plot_report(report, plot_path)
-        info(f"wrote {plot_path}")
-    return report

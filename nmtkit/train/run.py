@@ -1,0 +1,213 @@
+"""One training run's live objects, and how they are saved to and restored from a checkpoint.
+
+    run = setup(recipe, world)      # data checked, model, optimizer, sampler, validator, log
+    start(run, restart=False)       # tidy the run directory; resume from last.pt if there is one
+    save(run, value=bleu, best=True)
+
+The checkpoint's format and its "can this run resume from it" checks are `nmtkit.checkpoint`'s;
+which files are kept is `train.keeper`'s. A resumed run restores the model, optimizer,
+schedule, gradient scaler, sampler position, log window, counters and every rank's random
+state, so on the CPU it ends exactly as an uninterrupted run (tests/train/test_interruption.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+
+from nmtkit import console
+from nmtkit.checkpoint import (
+    Checkpoint,
+    TokenizerModels,
+    TrainingState,
+    TrainState,
+    rng_state,
+    set_rng_state,
+)
+from nmtkit.data.batching import BatchSampler
+from nmtkit.data.manifest import PreparedData
+from nmtkit.data.shards import Shard
+from nmtkit.device import autocast_for
+from nmtkit.models import Seq2Seq, build_model
+from nmtkit.paths import RunPaths, atomic_write_text, sweep_temporaries
+from nmtkit.recipe import Recipe
+from nmtkit.train.distributed import World
+from nmtkit.train.keeper import CheckpointKeeper
+from nmtkit.train.optim import HIGHER_IS_BETTER, Schedule, build_optimizer
+from nmtkit.train.progress import LossWindow, MetricsLog
+from nmtkit.train.validate import Validator
+
+STOP_KEYS = ("max_steps", "max_epochs", "max_time", "early_stopping")  # may change on resume
+
+
+@dataclass
+class TrainingRun:
+    """The live objects of one training run."""
+
+    recipe: Recipe
+    paths: RunPaths
+    data: PreparedData
+    world: World
+    device: torch.device
+    model: Seq2Seq
+    ddp: torch.nn.Module  # the model as trained: DistributedDataParallel(model) under torchrun
+    optimizer: torch.optim.Optimizer
+    schedule: Schedule
+    scaler: torch.amp.GradScaler
+    sampler: BatchSampler
+    shards: tuple[Shard, Shard]
+    validator: Validator
+    keeper: CheckpointKeeper
+    log: MetricsLog
+    amp: contextlib.AbstractContextManager[Any]
+    state: TrainState = field(default_factory=TrainState)
+    window: LossWindow = field(default_factory=LossWindow)  # updates since the last log record
+
+
+def setup(recipe: Recipe, world: World) -> TrainingRun:
+    """Build every part of the run from the recipe and its (checked) prepared data."""
+    cfg = recipe.train
+    paths = recipe.paths
+    data = PreparedData.for_recipe(recipe)
+    device = world.device
+    torch.manual_seed(cfg.seed)
+    tok = data.manifest.tokenizer
+    model = build_model(recipe.model, tok.src_vocab_size, tok.tgt_vocab_size).to(device)
+    world.seed(cfg.seed)  # ranks > 0 draw their own dropout masks
+    optimizer = build_optimizer(model.parameters(), cfg)
+    shards = data.shards("train")
+    amp = autocast_for(device, cfg.precision)
+    return TrainingRun(
+        recipe=recipe,
+        paths=paths,
+        data=data,
+        world=world,
+        device=device,
+        model=model,
+        ddp=model,
+        optimizer=optimizer,
+        schedule=Schedule(optimizer, cfg),
+        scaler=torch.amp.GradScaler(device.type, enabled=cfg.precision == "fp16"),
+        sampler=BatchSampler(
+            shards[0].lengths, shards[1].lengths, batch_tokens=cfg.batch_tokens, seed=cfg.seed
+        ),
+        shards=shards,
+        validator=Validator(data, recipe, device=device),
+        keeper=CheckpointKeeper(
+            paths.checkpoints,
+            keep=cfg.keep_checkpoints,
+            higher_is_better=HIGHER_IS_BETTER[cfg.early_stopping.metric],
+        ),
+        log=MetricsLog(paths.logs / "metrics.jsonl"),
+        amp=amp,
+    )
+
+
+def start(run: TrainingRun, *, restart: bool) -> None:
+    """Tidy the run directory (rank 0), start over or resume (every rank), check that the
+    ranks agree, and wrap the model for training."""
+    world = run.world
+    if world.is_main:
+        for folder in (run.paths.root, run.paths.checkpoints, run.paths.logs):
+            for stale in sweep_temporaries(folder):  # a killed run's unfinished writes
+                console.info(f"removed {stale.name}, an unfinished write of an interrupted run")
+        if restart:
+            run.keeper.clear()
+            run.log.path.unlink(missing_ok=True)
+    world.barrier()  # rank 0 has tidied up (or cleared) the checkpoints the others may read
+    if not restart and run.keeper.last.exists():
+        resume(run)
+    world.check_same(
+        (run.state.step, run.sampler.state_dict()),
+        f"is not where rank 0 is (step, data position); does every node see the same "
+        f"{run.keeper.last}? The run directory must be on a filesystem that all nodes share",
+    )
+    run.ddp = world.wrap(run.model)
+    if world.is_main:
+        atomic_write_text(run.paths.recipe, run.recipe.to_yaml())
+        run.log.truncate_after(run.state.step)
+
+
+def save(run: TrainingRun, *, value: float | None = None, best: bool = False) -> None:
+    """Write last.pt (rank 0) with every rank's random state: a collective, so every rank
+    calls it at the same point."""
+    rngs = run.world.gather(rng_state())
+    if run.world.is_main:
+        run.keeper.save(to_checkpoint(run, rngs), step=run.state.step, value=value, best=best)
+
+
+def to_checkpoint(run: TrainingRun, rngs: list[dict[str, Any]]) -> Checkpoint:
+    """The self-contained checkpoint: enough to resume training or to translate raw text.
+    `rngs` holds the random states of the ranks (one in a world of one)."""
+    manifest = run.data.manifest
+    return Checkpoint(
+        model=run.model.state_dict(),
+        recipe_yaml=run.recipe.to_yaml(),
+        tokenizer=TokenizerModels.from_data(run.data),
+        langs=(manifest.src_lang, manifest.tgt_lang),
+        vocab_sizes=(manifest.tokenizer.src_vocab_size, manifest.tokenizer.tgt_vocab_size),
+        step=run.state.step,
+        training=TrainingState(
+            state=TrainState(**asdict(run.state)),
+            optimizer=run.optimizer.state_dict(),
+            schedule=run.schedule.state_dict(),
+            scaler=run.scaler.state_dict(),
+            sampler=run.sampler.state_dict(),
+            log_window=run.window.state_dict(),
+            rng=rngs,
+        ),
+    )
+
+
+def resume(run: TrainingRun) -> None:
+    """Restore every part from last.pt; model and tokenizer must be the ones it was trained on."""
+    path = run.keeper.last
+    checkpoint = Checkpoint.read(path, map_location=run.device)
+    tok = run.data.manifest.tokenizer
+    training = checkpoint.check_resumable(path, run.recipe, (tok.src_sha256, tok.tgt_sha256))
+    changed = checkpoint.changed_train_settings(run.recipe, ignore=STOP_KEYS)
+    if changed:
+        console.info(
+            f"[yellow]note: train settings changed since the checkpoint "
+            f"({', '.join(changed)}): the continuation differs from the original run[/]"
+        )
+    run.model.load_state_dict(checkpoint.model)
+    run.optimizer.load_state_dict(training.optimizer)
+    run.schedule.load_state_dict(training.schedule)
+    run.scaler.load_state_dict(training.scaler)
+    run.sampler.load_state_dict(training.sampler)
+    run.window.load_state_dict(training.log_window)
+    run.state = training.state
+    _restore_rng(run, training.rng, path)
+    s = run.state
+    if run.world.is_main and s.last_valid_step == s.step and s.last_valid_value is not None:
+        # Killed after writing last.pt but before linking best.pt / the step file? Redo that.
+        run.keeper.finish(step=s.step, value=s.last_valid_value, best=s.best_step == s.step)
+    console.info(
+        f"resuming from {path}: step {s.step}, epoch {run.sampler.epoch} (batch "
+        f"{run.sampler.position}), best {run.recipe.train.early_stopping.metric} "
+        f"{fmt_value(s.best_value)} at step {s.best_step}, {s.elapsed:.0f}s trained so far; "
+        "restored model, optimizer, schedule, RNG states and data position"
+    )
+
+
+def _restore_rng(run: TrainingRun, rngs: list[dict[str, Any]], path: object) -> None:
+    """Each rank continues its own random stream; with another number of ranks, rank 0
+    continues rank 0's and the others get new ones, reproducibly."""
+    world = run.world
+    if len(rngs) == world.size:
+        set_rng_state(rngs[world.rank])
+        return
+    console.info(
+        f"note: {path} was written by {len(rngs)} process(es), now {world.size}: the data "
+        "stream continues exactly, the dropout masks of ranks > 0 do not"
+    )
+    set_rng_state(rngs[0])
+    world.seed(run.recipe.train.seed, run.state.step)
+
+
+def fmt_value(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"

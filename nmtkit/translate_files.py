@@ -1,0 +1,188 @@
+"""`nmtkit translate` on files and streams: lines in, exactly as many lines out, in order.
+
+    stats = translate_file(Translator.load("runs/demo"), input_path=Path("test.en"),
+                           output_path=Path("test.de"), fmt="text")
+
+Input is read as UTF-8 lines (`data.sources.decode_lines`, the one line reader) and translated
+by `Translator.translate_stream`; every result becomes one output line: the best text, the
+n-best as `text<TAB>score`, or one JSON object (n-best, scores, and with `attention` the
+pieces and the matrix). A line break inside a translation becomes a space, so the line count
+never changes. A signal stops the output between lines, never inside one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nmtkit import console
+from nmtkit.data.sources import decode_lines, one_line
+from nmtkit.errors import Interrupts, UserError
+from nmtkit.translate import WINDOW_LINES, DecodeOptions, Translation, Translator
+
+FORMATS = ("text", "tsv", "jsonl")
+MAX_WARNINGS = 10  # truncation warnings printed one by one; the rest are counted
+
+
+@dataclass
+class TranslateStats:
+    lines: int = 0
+    target_tokens: int = 0
+    truncated: int = 0
+    seconds: float = 0.0
+
+
+def format_translation(result: Translation, fmt: str) -> str:
+    """One output line (no newline): the best text, `text<TAB>score` per n-best, or JSON."""
+    if fmt == "text":
+        return one_line(result.texts[0])
+    if fmt == "tsv":
+        return "\t".join(
+            f"{one_line(text)}\t{h.score:.4f}"
+            for text, h in zip(result.texts, result.hyps, strict=False)
+        )
+    record: dict[str, Any] = {
+        "line": result.line,
+        "source": result.source,
+        "nbest": [
+            {"text": text, "score": round(h.score, 4), "log_prob": round(h.log_prob, 4)}
+            for text, h in zip(result.texts, result.hyps, strict=False)
+        ],
+    }
+    if result.truncated:
+        record["truncated"] = True
+    best = result.hyps[0] if result.hyps else None
+    if best is not None and best.attention is not None:
+        record["attention"] = {
+            "source": [*result.src_pieces, "</s>"],
+            "target": [*result.tgt_pieces, "</s>"],
+            "weights": [[round(w, 4) for w in row] for row in best.attention.tolist()],
+        }
+    return json.dumps(record, ensure_ascii=False)
+
+
+def count_lines(path: Path) -> int:
+    """Lines in a file (a last line without newline counts), for the progress bar."""
+    count, last = 0, b"\n"
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            count += block.count(b"\n")
+            last = block[-1:]
+    return count + (last != b"\n")
+
+
+def translate_file(
+    translator: Translator,
+    options: DecodeOptions | None = None,
+    *,
+    input_path: Path | None,
+    output_path: Path | None,
+    fmt: str = "text",
+    show_progress: bool | None = None,
+) -> TranslateStats:
+    """`nmtkit translate`: a file (None: stdin) to a file (None: stdout), one line per line.
+
+    `options` default to the translator's (its recipe's `decode:`). A file output is written
+    as `NAME.partial` and renamed when complete, so an interrupted run never leaves a truncated
+    file under the final name. The progress bar (stderr) is on by default for a file input
+    unless stdout is a pipe.
+    """
+    options = options or translator.defaults
+    _check_request(options, input_path, fmt)
+    if show_progress is None:
+        show_progress = input_path is not None and (output_path is not None or sys.stdout.isatty())
+    stats = TranslateStats()
+
+    def warn(message: str) -> None:
+        stats.truncated += 1
+        if stats.truncated <= MAX_WARNINGS:
+            console.info(f"[yellow]warning:[/] {message}")
+
+    start = time.perf_counter()
+    with contextlib.ExitStack() as stack:
+        source = (
+            stack.enter_context(open(input_path, "rb"))
+            if input_path is not None
+            else sys.stdin.buffer
+        )
+        name = str(input_path) if input_path is not None else "stdin"
+        # Interactive input: translate each line as it comes instead of waiting for a window.
+        window = 1 if input_path is None and sys.stdin.isatty() else WINDOW_LINES
+        done = _progress(stack, input_path) if show_progress else (lambda n: None)
+        results = translator.translate_stream(
+            decode_lines(source, name, allow_nul=True), options, warn=warn, done=done, window=window
+        )
+        _write_results(results, _open_output(stack, output_path), output_path, fmt, stats)
+    if output_path is not None:
+        os.replace(_partial(output_path), output_path)
+    stats.seconds = time.perf_counter() - start
+    _report(stats, show_progress)
+    return stats
+
+
+def _check_request(options: DecodeOptions, input_path: Path | None, fmt: str) -> None:
+    if fmt not in FORMATS:
+        raise UserError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    if input_path is not None and not input_path.is_file():
+        raise UserError(f"input {input_path} does not exist or is not a file")
+    if options.attention and fmt != "jsonl":
+        raise UserError("--attention needs --format jsonl (the matrix goes into the JSON)")
+
+
+def _progress(stack: contextlib.ExitStack, input_path: Path | None) -> Callable[[int], None]:
+    """A progress bar (sentences/s) on stderr for the life of `stack`; returns its advance."""
+    bar = stack.enter_context(console.progress("sentences"))
+    total = count_lines(input_path) if input_path is not None else None
+    task = bar.add_task("translate", total=total)
+    return lambda n: bar.advance(task, n)
+
+
+def _report(stats: TranslateStats, show_progress: bool) -> None:
+    if stats.truncated > MAX_WARNINGS:
+        console.info(f"[yellow]warning:[/] {stats.truncated} lines truncated in all")
+    if show_progress:
+        rate = stats.lines / max(stats.seconds, 1e-9)
+        console.info(f"translated {stats.lines:,} lines in {stats.seconds:.1f} s ({rate:,.1f}/s)")
+
+
+def _write_results(
+    results: Iterable[Translation], out: Any, path: Path | None, fmt: str, stats: TranslateStats
+) -> None:
+    """Write one line per result to `out` (NAME.partial for a file `path`), counting them.
+    SIGINT/SIGTERM stop it between lines, never inside one, and say what was kept."""
+    with Interrupts() as interrupts:
+        try:
+            for result in results:
+                with interrupts.deferred():
+                    out.write(format_translation(result, fmt) + "\n")
+                stats.lines += 1
+                stats.target_tokens += len(result.hyps[0].tokens) + 1 if result.hyps else 0
+            out.flush()
+        except KeyboardInterrupt:
+            if path is not None:
+                out.flush()
+                done = count_lines(_partial(path))  # the signal may fall after a write
+                console.info(
+                    f"interrupted after {done:,} lines; they are in {_partial(path)} "
+                    f"({path} is written only by a complete run)"
+                )
+            raise
+
+
+def _partial(path: Path) -> Path:
+    return path.with_name(path.name + ".partial")
+
+
+def _open_output(stack: contextlib.ExitStack, path: Path | None) -> Any:
+    """stdout, or NAME.partial (renamed by the caller once everything is written)."""
+    if path is None:
+        return sys.stdout
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return stack.enter_context(open(_partial(path), "w", encoding="utf-8", newline="\n"))
