@@ -17,24 +17,24 @@ import argparse
 import statistics
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
+from worktree import revision_checkout  # noqa: E402
 
 CHILD = """
 import hashlib, sys, time
 sys.path.insert(0, {code!r})
 from pathlib import Path
 search = {search!r}
-try:
-    from nmtkit.translate import Translator
-    translator = Translator.load(Path({run!r}), device="cpu")
+import nmtkit.translate as api
+if hasattr(api.Translator, "load"):
+    translator = api.Translator.load(Path({run!r}), device="cpu")
     options = translator.defaults.replace(batch_tokens={batch_tokens}, **search)
-except ImportError:  # before the public API: load_translator and DecodeOptions.from_recipe
-    from nmtkit.translate import DecodeOptions, load_translator
-    translator = load_translator([Path({run!r})], device="cpu")
-    options = DecodeOptions.from_recipe(
+else:  # before the public API: load_translator and DecodeOptions.from_recipe
+    translator = api.load_translator([Path({run!r})], device="cpu")
+    options = api.DecodeOptions.from_recipe(
         translator.recipe.decode, batch_tokens={batch_tokens}, **search
     )
 lines = Path({source!r}).read_text(encoding="utf-8").splitlines()[: {lines}]
@@ -75,33 +75,23 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     source = args.source or next((args.run / "data" / "text").glob("test.*"))
-    with tempfile.TemporaryDirectory(prefix="nmtkit-before-") as tmp:
-        before = Path(tmp) / "checkout"
-        subprocess.run(
-            ["git", "worktree", "add", "--detach", str(before), args.before],
-            cwd=REPO,
-            check=True,
-            capture_output=True,
-        )
-        try:
-            for name, search in SEARCHES.items():
-                rates: dict[str, list[float]] = {"before": [], "after": []}
-                digests: dict[str, set[str]] = {"before": set(), "after": set()}
-                for _ in range(args.rounds):
-                    for side, code in (("before", before), ("after", REPO)):
-                        rate, digest = measure(code, search, source.resolve(), args)
-                        rates[side].append(rate)
-                        digests[side].add(digest)
-                        print(f"{side:6s} {name}: {rate:,.1f} sent/s  output {digest}")
-                medians = {side: statistics.median(r) for side, r in rates.items()}
-                same = "same output" if digests["before"] == digests["after"] else "OUTPUT DIFFERS"
-                gain = 100 * (medians["after"] / medians["before"] - 1)
-                print(
-                    f"{name}: median before {medians['before']:,.1f}, after "
-                    f"{medians['after']:,.1f} sent/s ({gain:+.1f}%), {same}"
-                )
-        finally:
-            subprocess.run(["git", "worktree", "remove", "--force", str(before)], cwd=REPO)
+    with revision_checkout(args.before) as before:
+        for name, search in SEARCHES.items():
+            rates: dict[str, list[float]] = {"before": [], "after": []}
+            digests: dict[str, set[str]] = {"before": set(), "after": set()}
+            for _ in range(args.rounds):
+                for side, code in (("before", before), ("after", REPO)):
+                    rate, digest = measure(code, search, source.resolve(), args)
+                    rates[side].append(rate)
+                    digests[side].add(digest)
+                    print(f"{side:6s} {name}: {rate:,.1f} sent/s  output {digest}")
+            medians = {side: statistics.median(r) for side, r in rates.items()}
+            same = "same output" if digests["before"] == digests["after"] else "OUTPUT DIFFERS"
+            gain = 100 * (medians["after"] / medians["before"] - 1)
+            print(
+                f"{name}: median before {medians['before']:,.1f}, after "
+                f"{medians['after']:,.1f} sent/s ({gain:+.1f}%), {same}"
+            )
 
 
 if __name__ == "__main__":

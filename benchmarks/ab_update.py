@@ -17,10 +17,11 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
+from worktree import revision_checkout  # noqa: E402
 
 CHILD = """
 import sys, time
@@ -107,24 +108,14 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="nmtkit-before-") as tmp:
-        before = Path(tmp) / "checkout"
-        subprocess.run(
-            ["git", "worktree", "add", "--detach", str(before), args.before],
-            cwd=REPO,
-            check=True,
-            capture_output=True,
-        )
-        try:
-            results: dict[str, list[int]] = {"before": [], "after": []}
-            for _ in range(args.rounds):
-                for name, code in (("before", before), ("after", REPO)):
-                    results[name].append(measure(code, args))
-                    print(f"{name:6s} {args.model} {args.precision}: {results[name][-1]:,} tok/s")
-            gain = sum(results["after"]) / sum(results["before"]) - 1
-            print(f"after / before: {100 * gain:+.1f}%")
-        finally:
-            subprocess.run(["git", "worktree", "remove", "--force", str(before)], cwd=REPO)
+    with revision_checkout(args.before) as before:
+        results: dict[str, list[int]] = {"before": [], "after": []}
+        for _ in range(args.rounds):
+            for name, code in (("before", before), ("after", REPO)):
+                results[name].append(measure(code, args))
+                print(f"{name:6s} {args.model} {args.precision}: {results[name][-1]:,} tok/s")
+        gain = sum(results["after"]) / sum(results["before"]) - 1
+        print(f"after / before: {100 * gain:+.1f}%")
 
 
 if __name__ == "__main__":
