@@ -45,6 +45,7 @@ FORMAT_VERSION = 1
 KIND = "nmtkit-checkpoint"
 CONTENTS = {"model": dict, "recipe": str, "tokenizer": dict}  # in every checkpoint, of these types
 TRAINING_STATE = ("state", "optimizer", "schedule", "scaler", "sampler", "log_window", "rng")
+# ... and in a checkpoint of several ranks `rng_ranks`, every rank's random state
 
 
 class CheckpointError(UserError):
@@ -157,17 +158,8 @@ class Checkpoint:
             "vocab_size": dict(zip(("src", "tgt"), self.vocab_sizes, strict=True)),
             "langs": dict(zip(("src", "tgt"), self.langs, strict=True)),
         }
-        if self.training is not None:
-            t = self.training
-            payload.update(
-                state=asdict(t.state),
-                optimizer=t.optimizer,
-                schedule=t.schedule,
-                scaler=t.scaler,
-                sampler=t.sampler,
-                log_window=t.log_window,
-                rng=t.rng[0],
-            )
+        if (t := self.training) is not None:  # one stored key per field (TRAINING_STATE)
+            payload.update(vars(t), state=asdict(t.state), rng=t.rng[0])
             if len(t.rng) > 1:
                 payload["rng_ranks"] = t.rng
         if self.averaged_from is not None:
@@ -191,26 +183,16 @@ class Checkpoint:
 
     @classmethod
     def _from_payload(cls, p: dict[str, Any]) -> Checkpoint:
-        tok = p["tokenizer"]
         vocab, langs = p.get("vocab_size") or {}, p.get("langs") or {}
         training = None
         if all(key in p for key in TRAINING_STATE):
-            training = TrainingState(
-                state=TrainState(**p["state"]),
-                **{key: p[key] for key in ("optimizer", "schedule", "scaler", "sampler")},
-                log_window=p["log_window"],
-                rng=p.get("rng_ranks", [p["rng"]]),
-            )
+            parts = {key: p[key] for key in TRAINING_STATE}
+            parts.update(state=TrainState(**p["state"]), rng=p.get("rng_ranks", [p["rng"]]))
+            training = TrainingState(**parts)
         return cls(
             model=p["model"],
             recipe_yaml=p["recipe"],
-            tokenizer=TokenizerModels(
-                joint=bool(tok["joint"]),
-                src=tok["src"],
-                tgt=tok["tgt"],
-                src_sha256=tok.get("src_sha256", ""),
-                tgt_sha256=tok.get("tgt_sha256", ""),
-            ),
+            tokenizer=TokenizerModels(**p["tokenizer"]),
             langs=(langs.get("src", ""), langs.get("tgt", "")),
             vocab_sizes=(int(vocab.get("src", 0)), int(vocab.get("tgt", 0))),
             step=p.get("step"),

@@ -200,7 +200,7 @@ class MultiHeadAttention(Attention):
     K and V again for every query, i.e. at every decoder step in the step loop and in search;
     here K W^K and V W^V are projected once per sentence (`project_keys`, [B, S, 2H]) and the
     heads are computed from them, with the fp32 masked softmax of the other attentions. Equal to
-    `nn.MultiheadAttention.forward` (tests/test_models.py). The weights returned are averaged
+    `nn.MultiheadAttention.forward` (tests/models/test_models.py). The weights returned are averaged
     over heads.
     """
 
@@ -251,7 +251,7 @@ class StepAttention:
     computes the query's gradient and keeps its small factors (a_t, dc_t, ds_t, q_t); the
     backward of the node that hands K and V to the loop (run after every step's, since every
     step depends on it) sums them as two batched products, dV = Aᵀ dC and dK = dSᵀ Q. Values
-    and gradients equal the plain step-by-step attention's (tests/test_models.py). Under
+    and gradients equal the plain step-by-step attention's (tests/models/test_models.py). Under
     autocast, K and V are cast once here, not at every step. One backward per forward.
     """
 

@@ -19,7 +19,7 @@ lookups are left out. Each weight matrix is charged where it is applied:
 
 Padding is not counted: `src_tokens`/`tgt_tokens` are real tokens (EOS included, the target's
 BOS input pairs with its EOS output), `pairs` = sum over sentences of S_i x T_i.
-tests/test_flops.py checks these counts against torch's FlopCounterMode on batches without
+tests/models/test_flops.py checks these counts against torch's FlopCounterMode on batches without
 padding, for every attention, input feeding and cell.
 """
 
