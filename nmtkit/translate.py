@@ -1,22 +1,13 @@
-"""Translate raw text with a trained model or an ensemble: the public Python API.
+"""Translate raw text with a trained model or an ensemble: the public Python API (README,
+"From Python").
 
-    from nmtkit import Translator
-
-    translator = Translator.load("runs/demo")                 # run dir, checkpoint or recipe
-    for result in translator.translate(["The old man sees the dog."]):
-        print(result.texts[0])
-    options = translator.defaults.replace(beam_size=8, nbest=3)  # the recipe's `decode:` + changes
-    results = translator.translate(lines, options)
-
-A `Translator` loads once, from a checkpoint, a run directory (its `checkpoints/best.pt`), a
-recipe, several of these (an ensemble: mean log-probabilities), or a model already in memory
-(`from_model`, which validation during training uses). `translate` gives one `Translation` per
-line, in order, with the n-best texts, their scores, and on request the pieces and attention.
-`translate_stream` does the same lazily, in windows of `WINDOW_LINES` lines: each window is
-SentencePiece-encoded, sorted by length, cut into batches of at most `batch_tokens` source
-tokens (padding included), searched, and given back in input order, so memory stays bounded on
-any input size. An empty (or whitespace-only) line gives an empty translation without running
-the model; a line longer than `max_src_tokens` pieces is truncated, with a warning.
+A `Translator` loads once: a checkpoint, a run directory (its `checkpoints/best.pt`), a recipe,
+several of these (an ensemble: mean log-probabilities), or a model in memory (`from_model`,
+used by validation during training). `translate_stream` reads lines in windows of
+`WINDOW_LINES`: each window is SentencePiece-encoded, sorted by length, cut into batches of at
+most `batch_tokens` source tokens (padding included), searched, and given back in input order,
+so memory stays bounded. An empty (or whitespace-only) line gives an empty translation without
+running the model; a line longer than `max_src_tokens` pieces is truncated, with a warning.
 """
 
 from __future__ import annotations
@@ -201,8 +192,6 @@ class Translator:
         device. `precision` is `auto` (the recipe's on a GPU, fp32 elsewhere), fp32, bf16 or
         fp16 (autocast; softmax and scores stay fp32)."""
         sources = [models] if isinstance(models, str | Path) else list(models)
-        if not sources:
-            raise UserError("give at least one --model (a checkpoint, a run directory or a recipe)")
         where = pick_device(device)
         return cls([load_model(resolve_checkpoint(p), where) for p in sources], where, precision)
 
@@ -270,8 +259,17 @@ class Translator:
                     hyps[i] = result
                 done(len(rows))
         done(len(chunk) - len(todo))  # the empty lines
+        pieces = self._pieces if options.attention else lambda tokenizer, ids: []
         return [
-            self._result(number, text, found, ids, cut, options.attention)
+            Translation(
+                line=number,
+                source=text,
+                texts=[self.tgt_tokenizer.decode(h.tokens) for h in found] or [""],
+                hyps=found,
+                src_pieces=pieces(self.src_tokenizer, ids),
+                tgt_pieces=pieces(self.tgt_tokenizer, found[0].tokens if found else []),
+                truncated=cut,
+            )
             for (number, text), found, ids, cut in zip(chunk, hyps, encoded, truncated, strict=True)
         ]
 
@@ -291,29 +289,9 @@ class Translator:
                 )
         return [ids[:keep] for ids in encoded], truncated
 
-    def _result(
-        self,
-        number: int,
-        text: str,
-        found: list[Hypothesis],
-        ids: list[int],
-        truncated: bool,
-        attention: bool,
-    ) -> Translation:
-        best = found[0].tokens if found else []
-        return Translation(
-            line=number,
-            source=text,
-            texts=[self.tgt_tokenizer.decode(h.tokens) for h in found] or [""],
-            hyps=found,
-            src_pieces=self._pieces(self.src_tokenizer, ids, attention),
-            tgt_pieces=self._pieces(self.tgt_tokenizer, best, attention),
-            truncated=truncated,
-        )
-
     @staticmethod
-    def _pieces(tokenizer: Tokenizer, ids: list[int], wanted: bool) -> list[str]:
-        return [tokenizer.sp.id_to_piece(int(i)) for i in ids] if wanted else []
+    def _pieces(tokenizer: Tokenizer, ids: list[int]) -> list[str]:
+        return [tokenizer.sp.id_to_piece(int(i)) for i in ids]
 
     def _search(self, sources: list[list[int]], options: DecodeOptions) -> list[list[Hypothesis]]:
         """Search one batch of encoded, non-empty sources."""

@@ -1,15 +1,11 @@
-"""The prepared-data manifest and the one object that reads prepared data.
+"""The prepared-data manifest (`Manifest`, the only place that knows its keys) and
+`PreparedData`, which owns every path inside a prepared data directory and the "is this data
+current for this recipe" check (the settings fingerprints agree).
 
     data = PreparedData.for_recipe(recipe)        # checked: prepared, current, has `valid`
-    data.manifest.tokenizer.src_vocab_size        # typed fields, never dict keys
-    data.text("valid", "tgt"), data.shards("train"), data.tokenizer("src")
+    data.manifest.tokenizer.src_vocab_size, data.text("valid", "tgt"), data.shards("train")
 
-`manifest.json` is written last by `nmtkit prepare` (`data/prepare.py`), so data without one is
-never trusted. It holds the counts and lengths of every split, the cleaning table, the
-tokenizer models' names, hashes and sizes, the recipe sections the data came from, and the
-settings fingerprint (`data_fingerprint`): data is current for a recipe when the fingerprints
-agree. This module is the only one that knows the manifest's keys; `PreparedData` owns every
-path inside a prepared data directory (the layout itself is `paths.DataPaths`).
+`manifest.json` is written last by `nmtkit prepare`, so data without one is never trusted.
 """
 
 from __future__ import annotations
@@ -59,6 +55,8 @@ class LengthStats(_Part):
 
 
 class SplitInfo(_Part):
+    """Pairs and token counts of one split."""
+
     pairs: int
     src: LengthStats
     tgt: LengthStats
@@ -187,12 +185,9 @@ class PreparedData:
         with open(self.text(split, side), encoding="utf-8") as f:
             return [line.rstrip("\n") for line in f]
 
-    def tokenizer_path(self, side: str) -> Path:
-        info = self.manifest.tokenizer
-        return self.root / (info.src_model if side == "src" else info.tgt_model)
-
     def tokenizer(self, side: str) -> Tokenizer:
-        return Tokenizer.load(self.tokenizer_path(side))
+        info = self.manifest.tokenizer
+        return Tokenizer.load(self.root / (info.src_model if side == "src" else info.tgt_model))
 
     def shards(self, split: str) -> tuple[Shard, Shard]:
         """(src, tgt) memory-mapped shards of a split."""
