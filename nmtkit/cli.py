@@ -7,37 +7,12 @@ so `nmtkit --help` starts fast.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
-from nmtkit.cli_options import (
-    AlphaOption,
-    AttentionOption,
-    BatchTokensOption,
-    BeamOption,
-    BucketsOption,
-    ByOption,
-    CompareOption,
-    DeviceOption,
-    EvaluateDeviceOption,
-    EvaluateRunArg,
-    FormatOption,
-    GreedyOption,
-    HypOption,
-    InputOption,
-    JsonOption,
-    MaxLenRatioOption,
-    MaxSrcTokensOption,
-    ModelsOption,
-    NbestOption,
-    OutputOption,
-    PlotOption,
-    PrecisionOption,
-    ProgressOption,
-    RefOption,
-    SrcOption,
-)
+from nmtkit import cli_options as opt
+from nmtkit.console import info, user_errors
 
 app = typer.Typer(
     name="nmtkit",
@@ -48,20 +23,6 @@ app = typer.Typer(
     rich_markup_mode="markdown",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-
-RecipeArg = Annotated[
-    Path, typer.Argument(help="Recipe YAML file (see recipes/).", show_default=False)
-]
-SetOption = Annotated[
-    Optional[list[str]],  # noqa: UP045 - typer reads this annotation at runtime on Python 3.10
-    typer.Option(
-        "--set",
-        metavar="KEY.PATH=VALUE",
-        help="Override a recipe key, value parsed as YAML (repeatable), "
-        "e.g. `--set tokenizer.vocab_size=4000`.",
-        show_default=False,
-    ),
-]
 
 
 def _version(value: bool) -> None:
@@ -83,8 +44,8 @@ def root(
 
 @app.command()
 def prepare(
-    recipe: RecipeArg,
-    set_: SetOption = None,
+    recipe: opt.RecipeArg,
+    set_: opt.SetOption = None,
     force: Annotated[
         bool, typer.Option("--force", help="Redo every step even if the data is up to date.")
     ] = False,
@@ -102,8 +63,6 @@ def prepare(
     - `nmtkit prepare recipes/demo.yaml --set data.source.synthetic.pairs=200000`
     - `nmtkit prepare my.yaml --set tokenizer.vocab_size=16000 --force`
     """
-    from nmtkit.console import user_errors
-
     with user_errors():
         from nmtkit.data.prepare import prepare as run_prepare
         from nmtkit.recipe import load_recipe
@@ -113,8 +72,8 @@ def prepare(
 
 @app.command()
 def train(
-    recipe: RecipeArg,
-    set_: SetOption = None,
+    recipe: opt.RecipeArg,
+    set_: opt.SetOption = None,
     restart: Annotated[
         bool,
         typer.Option("--restart", help="Start over, deleting the run's checkpoints and log."),
@@ -153,8 +112,6 @@ def train(
     - `nmtkit train recipes/demo.yaml --set train.max_steps=40`   (continue to step 40)
     - `nmtkit train recipes/demo.yaml --set model.attention=bahdanau --restart`
     """
-    from nmtkit.console import user_errors
-
     with user_errors():
         from nmtkit.recipe import load_recipe
         from nmtkit.train.loop import train as run_train
@@ -172,16 +129,16 @@ def train(
 
 @app.command()
 def evaluate(
-    run: EvaluateRunArg = None,
-    hyp: HypOption = None,
-    ref: RefOption = None,
-    src: SrcOption = None,
-    by: ByOption = None,
-    buckets: BucketsOption = None,
-    json_path: JsonOption = None,
-    plot: PlotOption = None,
-    compare: CompareOption = None,
-    device: EvaluateDeviceOption = "auto",
+    run: opt.EvaluateRunArg = None,
+    hyp: opt.HypOption = None,
+    ref: opt.RefOption = None,
+    src: opt.SrcOption = None,
+    by: opt.ByOption = None,
+    buckets: opt.BucketsOption = None,
+    json_path: opt.JsonOption = None,
+    plot: opt.PlotOption = None,
+    compare: opt.CompareOption = None,
+    device: opt.EvaluateDeviceOption = "auto",
 ) -> None:
     """Score translations with BLEU, chrF and TER (sacrebleu), overall and by sentence length.
 
@@ -204,47 +161,40 @@ def evaluate(
     - `nmtkit evaluate --hyp luong=a.de --compare bahdanau=b.de --ref test.de --src test.en
       --buckets 10,20,30,40,50,60 --json report.json`
     """
-    from nmtkit.console import user_errors
-
     with user_errors():
-        if run is not None:
-            from nmtkit.evaluate.run import evaluate_run_command
+        from nmtkit.evaluate.run import evaluate_command
 
-            evaluate_run_command(
-                run, by=by, buckets=buckets, device=device, hyp=hyp, ref=ref, compare=compare
-            )
-        else:
-            from nmtkit.evaluate.files import evaluate_files_command
-
-            evaluate_files_command(
-                hyp,
-                ref,
-                src,
-                compare=compare,
-                by=by,
-                buckets=buckets,
-                json_path=json_path,
-                plot_path=plot,
-            )
+        evaluate_command(
+            run,
+            hyp,
+            ref,
+            src,
+            compare=compare,
+            by=by,
+            buckets=buckets,
+            json_path=json_path,
+            plot_path=plot,
+            device=device,
+        )
 
 
 @app.command()
 def translate(
-    model: ModelsOption,
-    input_path: InputOption = None,
-    output_path: OutputOption = None,
-    beam: BeamOption = None,
-    greedy: GreedyOption = False,
-    batch_tokens: BatchTokensOption = None,
-    alpha: AlphaOption = None,
-    max_len_ratio: MaxLenRatioOption = None,
-    max_src_tokens: MaxSrcTokensOption = None,
-    nbest: NbestOption = 1,
-    fmt: FormatOption = "text",
-    attention: AttentionOption = False,
-    device: DeviceOption = "auto",
-    precision: PrecisionOption = "auto",
-    progress: ProgressOption = None,
+    model: opt.ModelsOption,
+    input_path: opt.InputOption = None,
+    output_path: opt.OutputOption = None,
+    beam: opt.BeamOption = None,
+    greedy: opt.GreedyOption = False,
+    batch_tokens: opt.BatchTokensOption = None,
+    alpha: opt.AlphaOption = None,
+    max_len_ratio: opt.MaxLenRatioOption = None,
+    max_src_tokens: opt.MaxSrcTokensOption = None,
+    nbest: opt.NbestOption = 1,
+    fmt: opt.FormatOption = "text",
+    attention: opt.AttentionOption = False,
+    device: opt.DeviceOption = "auto",
+    precision: opt.PrecisionOption = "auto",
+    progress: opt.ProgressOption = None,
 ) -> None:
     """Translate raw text, one sentence per line: exactly one output line per input line.
 
@@ -262,8 +212,6 @@ def translate(
     - `nmtkit translate -m runs/demo -i test.en --format jsonl --nbest 5 --attention`
     - `nmtkit translate -m runs/a -m runs/b -i test.en`   (ensemble)
     """
-    from nmtkit.console import user_errors
-
     with user_errors():
         from nmtkit.translate import Translator
         from nmtkit.translate_files import translate_file
@@ -307,8 +255,6 @@ def average(
 
     Example: `nmtkit average runs/demo/checkpoints/step-*.pt -o runs/demo/checkpoints/avg.pt`
     """
-    from nmtkit.console import info, user_errors
-
     with user_errors():
         from nmtkit.checkpoint import average_checkpoints
 

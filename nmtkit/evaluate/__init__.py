@@ -6,13 +6,11 @@ The modules, each importing only those listed before it (nothing is re-exported 
 
 - `scores`: `score_corpus`, `new_metric`, `CorpusScores`, `METRIC_NAMES`, `BUCKET_METRICS`;
   what training's validation uses, so its numbers are computed as `nmtkit evaluate`'s.
-- `buckets`: length buckets (`make_buckets`, `bucket_index`, `parse_edges`, `check_by`).
-- `significance`: bootstrap intervals and paired p-values on cached sentence statistics.
-- `report`: the report's data classes (`LengthReport`, `BucketScores`, `MetricScore`) and
-  `build_report`, which scores systems overall and per bucket.
-- `tables`: a report as rich terminal tables; `export`: as JSON; `plot`: as a score-by-length
-  figure (matplotlib, imported only when drawing).
-- `files`: the file mode, `nmtkit evaluate --hyp ... --ref ...` (`evaluate_files`).
-- `run`: the run mode, `nmtkit evaluate RUN_DIR_OR_RECIPE`: translate a run's test splits with
-  its best checkpoint, then score them as `files` does (`evaluate_run`).
+- `report`: length buckets, bootstrap intervals and paired p-values on cached sentence
+  statistics, the report's data classes and `build_report`, which scores systems overall and
+  per bucket.
+- `tables`: a report as rich terminal tables and as JSON; `plot`: as a score-by-length figure
+  (matplotlib, imported only when drawing).
+- `run`: `nmtkit evaluate` itself: the file mode (`evaluate_files`) and the run mode
+  (`evaluate_run`: a run's test splits translated with its best checkpoint, then scored).
 """

@@ -1,21 +1,25 @@
-"""An evaluation report (`nmtkit.evaluate.report.LengthReport`) as terminal tables.
+"""An evaluation report (`nmtkit.evaluate.report.LengthReport`) as terminal tables and as JSON.
 
 The tables show scores to one decimal with the half-width of their 95% bootstrap interval
 (`27.3 ±1.1`), the p-value of each system against the first (`0.004 *`, starred below 0.05),
-and `—` for a length bucket without sentences. `nmtkit.evaluate.export` writes every number
-unrounded, as JSON.
+and `—` for a length bucket without sentences. The JSON has every number unrounded, with the
+settings that produced it (bucket edges, bootstrap resamples, seed, sacrebleu signatures); an
+empty length bucket's scores are null.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from rich import box
 from rich.markup import escape
 
 from nmtkit.console import make_table, out_console, print_table
-from nmtkit.evaluate.report import LengthReport, MetricScore
+from nmtkit.evaluate.report import SIGNIFICANCE_LEVEL, LengthReport, MetricScore, Scores
 from nmtkit.evaluate.scores import BUCKET_METRICS, METRIC_NAMES
+from nmtkit.paths import atomic_write_text
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -28,7 +32,10 @@ def print_report(report: LengthReport) -> None:
     print_table(overall_table(report))
     for metric in BUCKET_METRICS:
         print_table(bucket_table(report, metric))
-    out_console.print(_legend(report), markup=False, soft_wrap=True)
+    legend = f"±: half-width of the 95% bootstrap interval ({report.n_bootstrap} resamples)"
+    if len(report.systems) > 1:
+        legend += f"; p: paired bootstrap test against {report.systems[0]}, * p < 0.05"
+    out_console.print(legend, markup=False, soft_wrap=True)
     for metric, signature in report.signatures.items():
         out_console.print(
             f"{METRIC_NAMES[metric]} signature: {signature}", markup=False, soft_wrap=True
@@ -85,8 +92,53 @@ def _p_cell(score: MetricScore | None) -> str:
     return f"{score.p_value:.3f}" + (" *" if score.significant else "")
 
 
-def _legend(report: LengthReport) -> str:
-    legend = f"±: half-width of the 95% bootstrap interval ({report.n_bootstrap} resamples)"
-    if len(report.systems) > 1:
-        legend += f"; p: paired bootstrap test against {report.systems[0]}, * p < 0.05"
-    return legend
+def report_to_dict(report: LengthReport) -> dict[str, Any]:
+    """Every number of the report, unrounded; an empty bucket's scores are null."""
+    return {
+        "systems": list(report.systems),
+        "baseline": report.systems[0],
+        "sentences": report.sentences,
+        "by": report.by,
+        "edges": list(report.edges),
+        "n_bootstrap": report.n_bootstrap,
+        "seed": report.seed,
+        "significance_level": SIGNIFICANCE_LEVEL,
+        "signatures": dict(report.signatures),
+        "overall": _scores_dict(report.overall),
+        "buckets": [
+            {
+                "label": bucket.bucket.label,
+                "min_words": bucket.bucket.min_words,
+                "max_words": bucket.bucket.max_words,
+                "sentences": bucket.sentences,
+                "scores": (
+                    dict.fromkeys(report.systems)
+                    if bucket.scores is None
+                    else _scores_dict(bucket.scores)
+                ),
+            }
+            for bucket in report.buckets
+        ],
+    }
+
+
+def write_report_json(report: LengthReport, path: Path) -> None:
+    """`report_to_dict` as indented JSON, written atomically."""
+    text = json.dumps(report_to_dict(report), indent=2, ensure_ascii=False)
+    atomic_write_text(Path(path), text + "\n")
+
+
+def _scores_dict(scores: Scores) -> dict[str, dict[str, dict[str, Any]]]:
+    return {
+        name: {
+            metric: {
+                "score": score.score,
+                "mean": score.mean,
+                "ci95": [score.low, score.high],
+                "p_value": score.p_value,
+                "significant": score.significant,
+            }
+            for metric, score in by_metric.items()
+        }
+        for name, by_metric in scores.items()
+    }

@@ -15,18 +15,19 @@ from sacrebleu.metrics import BLEU, CHRF
 from sacrebleu.significance import PairedTest
 
 from nmtkit.errors import UserError
-from nmtkit.evaluate.buckets import (
+from nmtkit.evaluate.plot import plot_report
+from nmtkit.evaluate.report import (
     DEFAULT_EDGES,
+    LengthReport,
     bucket_index,
+    build_report,
     check_edges,
     make_buckets,
     parse_edges,
 )
-from nmtkit.evaluate.export import report_to_dict
-from nmtkit.evaluate.files import name_systems
-from nmtkit.evaluate.plot import plot_report
-from nmtkit.evaluate.report import LengthReport, build_report
+from nmtkit.evaluate.run import name_systems
 from nmtkit.evaluate.scores import score_corpus
+from nmtkit.evaluate.tables import report_to_dict
 from nmtkit.recipe import EvaluateConfig
 from tests.conftest import one_line, run_cli, write_lines
 
