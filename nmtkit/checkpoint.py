@@ -1,33 +1,24 @@
 """The checkpoint: one typed object, and the only module that knows how it is stored.
 
-    ckpt = Checkpoint.read(path)                      # every way a file can be wrong: an error
-    model = build_model(ckpt.recipe().model, *ckpt.vocab_sizes)
-    model.load_state_dict(ckpt.model)
-    src_tok, tgt_tok = ckpt.tokenizer.load()          # alone enough to translate raw text
-    ckpt.training                                     # None for an averaged checkpoint
+On disk a checkpoint is one `torch.save`d dict of tensors and plain values: format_version,
+kind="nmtkit-checkpoint", nmtkit_version, step, model, recipe (the resolved YAML text),
+tokenizer {joint, src, tgt: SentencePiece model bytes, src_sha256, tgt_sha256}, vocab_size
+{src, tgt} and langs {src, tgt}; resumable checkpoints add TRAINING_STATE (`rng` is rank 0's,
+`rng_ranks` every rank's when there were several), averaged ones averaged_from and
+averaged_steps. Adding a field is a change to this module only.
 
-On disk a checkpoint is one `torch.save`d dict of tensors and plain Python values:
-
-    format_version, kind="nmtkit-checkpoint", nmtkit_version
-    step, model, recipe (the resolved YAML text), tokenizer {joint, src, tgt: SentencePiece model
-    bytes, src_sha256, tgt_sha256}, vocab_size {src, tgt}, langs {src, tgt}
-    training state (resumable checkpoints): state, optimizer, schedule, scaler, sampler,
-      log_window, rng (rank 0's), rng_ranks (every rank's, when there were several)
-    averaged_from, averaged_steps (averaged checkpoints)
-
-`write` writes it to a temporary file in the same directory, flushed to disk and renamed over
-the old one, so a crash at any moment leaves the previous checkpoint or the new one, never half
-of one; a write that fails (disk full) is a CheckpointError and leaves the previous file.
-`read` loads it with `weights_only=True`: a file that would run code when unpickled is refused.
-Adding a field to the checkpoint is a change to this module only.
+`write` is atomic (temporary file, fsync, rename): a crash leaves the previous checkpoint or
+the new one, never half of one; a failed write (disk full) leaves the previous file. `read`
+loads with `weights_only=True`: a file that would run code when unpickled is refused.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import random
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -45,7 +36,6 @@ FORMAT_VERSION = 1
 KIND = "nmtkit-checkpoint"
 CONTENTS = {"model": dict, "recipe": str, "tokenizer": dict}  # in every checkpoint, of these types
 TRAINING_STATE = ("state", "optimizer", "schedule", "scaler", "sampler", "log_window", "rng")
-# ... and in a checkpoint of several ranks `rng_ranks`, every rank's random state
 
 
 class CheckpointError(UserError):
@@ -64,14 +54,8 @@ class TokenizerModels:
 
     @classmethod
     def from_data(cls, data: PreparedData) -> TokenizerModels:
-        info = data.manifest.tokenizer
-        return cls(
-            joint=info.joint,
-            src=data.tokenizer("src").model_bytes,
-            tgt=data.tokenizer("tgt").model_bytes,
-            src_sha256=info.src_sha256,
-            tgt_sha256=info.tgt_sha256,
-        )
+        info, (src, tgt) = data.manifest.tokenizer, map(data.tokenizer, ("src", "tgt"))
+        return cls(info.joint, src.model_bytes, tgt.model_bytes, info.src_sha256, info.tgt_sha256)
 
     @property
     def hashes(self) -> tuple[str, str]:
@@ -130,11 +114,8 @@ class Checkpoint:
         """The recipe it was trained with; errors name `origin` (e.g. the checkpoint's path)."""
         return parse_recipe(self.recipe_yaml, f"the recipe stored in {origin}")
 
-    # ------------------------------------------------------------------------- writing
-
     def write(self, path: Path) -> None:
-        """Write to `path` atomically (temporary file, fsync, rename). A failed write (disk
-        full, ...) is a CheckpointError and leaves the previous file at `path` as it was."""
+        """Write to `path` atomically; a failed write (disk full, ...) is a CheckpointError."""
         path = Path(path)
         payload = self._payload()
         try:
@@ -144,7 +125,12 @@ class Checkpoint:
                 f"{exc}. Free some space (or fix the folder) and run the same command again: "
                 "training continues from the last checkpoint that was written"
             ) from None
-        _fsync_dir(path.parent)
+        with contextlib.suppress(OSError):  # make the rename durable (POSIX), where possible
+            fd = os.open(path.parent, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
 
     def _payload(self) -> dict[str, Any]:
         payload: dict[str, Any] = {
@@ -165,8 +151,6 @@ class Checkpoint:
         if self.averaged_from is not None:
             payload.update(averaged_from=self.averaged_from, averaged_steps=self.averaged_steps)
         return payload
-
-    # ------------------------------------------------------------------------- reading
 
     @classmethod
     def read(cls, path: Path, map_location: str | torch.device = "cpu") -> Checkpoint:
@@ -201,11 +185,7 @@ class Checkpoint:
             averaged_steps=p.get("averaged_steps"),
         )
 
-    # --------------------------------------------------------------------------- resume
-
-    def check_resumable(
-        self, path: Path, recipe: Recipe, tokenizer_hashes: tuple[str, str]
-    ) -> TrainingState:
+    def check_resumable(self, path: Path, recipe: Recipe, hashes: tuple[str, str]) -> TrainingState:
         """The training state to continue `recipe`'s run on data with these tokenizers; a
         UserError naming `path` if this checkpoint cannot continue it."""
         if self.training is None:
@@ -219,7 +199,7 @@ class Checkpoint:
                 f"{path} was trained with another model section than the recipe's; use "
                 "--restart to start over, or another run_dir"
             )
-        if self.tokenizer.hashes != tokenizer_hashes:
+        if self.tokenizer.hashes != hashes:
             raise UserError(
                 f"{path} was trained with another tokenizer than the prepared data in "
                 f"{recipe.paths.data}; use --restart to train on the new data"
@@ -272,23 +252,6 @@ def _load_payload(path: Path, map_location: str | torch.device) -> dict[str, Any
     return payload
 
 
-def _fsync_dir(directory: Path) -> None:
-    """Make the rename itself durable (POSIX); harmless where directories cannot be opened."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-# ---------------------------------------------------------------------------- random state
-
-
 def rng_state() -> dict[str, Any]:
     """Every random state training draws from (Python, NumPy's global, torch CPU and CUDA)."""
     kind, keys, pos, has_gauss, gauss = cast(tuple[Any, ...], np.random.get_state(legacy=True))
@@ -309,16 +272,10 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
 
 
-# ------------------------------------------------------------------------------- averaging
-
-
 def average_checkpoints(paths: list[Path], output: Path) -> Checkpoint:
-    """Average the weights of checkpoints of one model (e.g. the last few of a run).
-
-    The checkpoints must have the same parameters (names and shapes) and the same tokenizers.
-    The result holds the averaged weights, plus the recipe and tokenizers of the first: enough
-    to translate, not to resume training. Integer buffers are taken from the first checkpoint.
-    """
+    """Average the weights of checkpoints of one model (same parameter names and shapes, same
+    tokenizers), e.g. the last few of a run. The result has the recipe, tokenizers and integer
+    buffers of the first: enough to translate, not to resume training."""
     if len(paths) < 2:
         raise UserError("averaging needs at least two checkpoints")
     first_path, *rest = (Path(p) for p in paths)
@@ -336,23 +293,14 @@ def average_checkpoints(paths: list[Path], output: Path) -> Checkpoint:
         k: (v / len(paths)).to(first.model[k].dtype) if v.is_floating_point() else v
         for k, v in total.items()
     }
-    averaged = Checkpoint(
-        model=model,
-        recipe_yaml=first.recipe_yaml,
-        tokenizer=first.tokenizer,
-        langs=first.langs,
-        vocab_sizes=first.vocab_sizes,
-        step=first.step,
-        averaged_from=[str(p) for p in paths],
-        averaged_steps=steps,
-    )
+    names = [str(p) for p in paths]
+    averaged = replace(first, model=model, training=None, averaged_from=names, averaged_steps=steps)
     averaged.write(output)
     return averaged
 
 
 def _check_same_model(a_path: Path, a: Checkpoint, b_path: Path, b: Checkpoint) -> None:
-    shapes_a = {k: tuple(v.shape) for k, v in a.model.items()}
-    shapes_b = {k: tuple(v.shape) for k, v in b.model.items()}
+    shapes_a, shapes_b = ({k: tuple(v.shape) for k, v in c.model.items()} for c in (a, b))
     if shapes_a != shapes_b:
         differ = sorted(set(shapes_a.items()) ^ set(shapes_b.items()))[:3]
         raise UserError(

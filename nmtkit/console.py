@@ -9,18 +9,8 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from rich import progress as rp
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    SpinnerColumn,
-    Task,
-    TaskProgressColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
 from rich.table import Table
 from rich.text import Text
 
@@ -30,30 +20,30 @@ err_console = Console(stderr=True, highlight=False)
 out_console = Console(highlight=False)
 
 
-class RateColumn(ProgressColumn):
+class RateColumn(rp.ProgressColumn):
     """Items per second, with a unit ('pairs/s', 'lines/s')."""
 
     def __init__(self, unit: str = "it") -> None:
         super().__init__()
         self.unit = unit
 
-    def render(self, task: Task) -> Text:
+    def render(self, task: rp.Task) -> Text:
         # The average since the start: work that arrives in bursts (a batch of translations,
         # a chunk of pairs) makes rich's windowed speed swing wildly.
         speed = task.completed / task.elapsed if task.elapsed else None
         return Text("" if speed is None else f"{speed:,.0f} {self.unit}/s", style="cyan")
 
 
-def progress(unit: str = "it") -> Progress:
+def progress(unit: str = "it") -> rp.Progress:
     """A progress display for counted work; tasks with total=None show a spinner and a count."""
-    return Progress(
-        SpinnerColumn(),
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TaskProgressColumn(),
+    return rp.Progress(
+        rp.SpinnerColumn(),
+        rp.TextColumn("[progress.description]{task.description}"),
+        rp.BarColumn(),
+        rp.MofNCompleteColumn(),
+        rp.TaskProgressColumn(),
         RateColumn(unit),
-        TimeElapsedColumn(),
+        rp.TimeElapsedColumn(),
         console=err_console,
     )
 

@@ -1,21 +1,17 @@
-"""The exceptions that end a command cleanly.
-
-A `UserError` is something the user can fix (a bad recipe, a missing file, mismatched line
-counts, a full disk). The CLI turns it into a one-paragraph message and exit code 2, without a
-traceback. Anything else is a bug and keeps its traceback. `Terminated` is SIGTERM delivered
-as an exception where a command wants to clean up first (exit code 143).
+"""The exceptions that end a command cleanly: a `UserError` is something the user can fix (a bad
+recipe, a missing file, a full disk); anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
 
+import contextlib
 import signal
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 
 class UserError(Exception):
-    """A mistake in the user's input, reported as one paragraph and exit code 2."""
+    """Reported by the CLI as one paragraph and exit code 2, without a traceback."""
 
     exit_code = 2
 
@@ -30,9 +26,7 @@ class Terminated(KeyboardInterrupt):
 class Interrupts:
     """While installed (a context manager), SIGINT raises KeyboardInterrupt and SIGTERM raises
     Terminated at once, except inside `deferred()`, where the exception waits for the end of
-    the block: a line being written is finished before the interruption takes effect (a
-    signal raised inside a file write could otherwise cut it). Outside the main thread,
-    installing does nothing."""
+    the block, so that a line being written is not cut. Outside the main thread, a no-op."""
 
     def __init__(self) -> None:
         self._old: dict[int, Any] = {}
@@ -46,18 +40,16 @@ class Interrupts:
             raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
 
     def __enter__(self) -> Interrupts:
-        try:
+        with contextlib.suppress(ValueError):  # not the main thread
             for sig in (signal.SIGINT, signal.SIGTERM):
                 self._old[sig] = signal.signal(sig, self._handle)
-        except ValueError:  # not the main thread
-            pass
         return self
 
     def __exit__(self, *exc: object) -> None:
         for sig, old in self._old.items():
             signal.signal(sig, old)
 
-    @contextmanager
+    @contextlib.contextmanager
     def deferred(self) -> Iterator[None]:
         self._deferring = True
         try:

@@ -2,8 +2,7 @@
 
 runs/<name>/
   recipe.resolved.yaml        the validated recipe, every default filled in
-  data/                       written by `prepare`, replaced whole (never half-written);
-                              the recipe's `data_dir` may move it out to share it between runs
+  data/                       written by `prepare`, replaced whole (never half-written)
     manifest.json             counts, lengths, tokenizer hashes, the recipe's data/tokenizer
     raw/{split}.{lang}        the generator's output (synthetic source only)
     text/{split}.{lang}       cleaned text, one sentence per line (references for scoring)
@@ -28,15 +27,13 @@ from typing import Any, BinaryIO, cast
 
 from nmtkit.errors import UserError
 
-SPLITS = ("train", "valid", "test")
 SIDES = ("src", "tgt")
 
 
 @dataclass(frozen=True)
 class RunPaths:
     """Every path of one run directory, derived from its root. The prepared data lives in
-    `<root>/data` unless the recipe's `data_dir` puts it elsewhere, so that several runs
-    (e.g. the systems of `recipes/length-study/`) share one prepared corpus."""
+    `<root>/data` unless the recipe's `data_dir` puts it elsewhere, to share it between runs."""
 
     root: Path
     data_root: Path | None = None
@@ -121,11 +118,10 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except OSError as exc:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
-        raise write_error(path, exc) from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise write_error(path, exc) from None
         raise
 
 
@@ -172,10 +168,10 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 @contextmanager
 def run_lock(root: Path, command: str) -> Iterator[None]:
-    """Hold an exclusive lock on `root/.lock` while `command` works in the run directory, so
-    that a second process started on the same run is refused instead of interleaving its
-    checkpoints with ours. The kernel releases the lock when the process dies, however it
-    dies (no stale locks after SIGKILL). Where `fcntl` does not exist (Windows), no lock."""
+    """Hold an exclusive lock on `root/.lock` while `command` works in the run directory, so that
+    a second process on the same run is refused instead of interleaving its checkpoints with
+    ours. The kernel releases the lock however the process dies (no stale locks after SIGKILL).
+    Without `fcntl` (Windows), no lock."""
     try:
         import fcntl
     except ImportError:  # pragma: no cover - not POSIX
@@ -186,7 +182,7 @@ def run_lock(root: Path, command: str) -> Iterator[None]:
         handle = open(root / ".lock", "a+", encoding="utf-8")  # noqa: SIM115 - held until exit
     except OSError as exc:
         raise write_error(root / ".lock", exc) from None
-    try:
+    with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -201,5 +197,3 @@ def run_lock(root: Path, command: str) -> Iterator[None]:
         handle.write(f"nmtkit {command} (pid {os.getpid()})\n")
         handle.flush()
         yield
-    finally:
-        handle.close()

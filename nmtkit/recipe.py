@@ -1,11 +1,7 @@
 """The recipe: one YAML file that describes an experiment, validated once.
 
-    recipe = load_recipe("recipes/demo.yaml", ["tokenizer.vocab_size=4000"])
-
 Every section is a pydantic model with extra keys forbidden, so a typo is an error, not a
-silently ignored setting. Mistakes become a `RecipeError` naming the file, the line, the dotted
-key, the allowed values and, for unknown keys, the closest known key ("did you mean ...?"),
-worded by `nmtkit.recipe_errors`.
+silently ignored setting; mistakes become a `RecipeError` worded by `nmtkit.recipe_errors`.
 Only the top-level run functions see the whole recipe; each builder gets its own section.
 """
 
@@ -45,9 +41,6 @@ class Section(BaseModel):
     numbers must be finite (`.inf` or `.nan` would pass every range check)."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
-
-
-# ---------------------------------------------------------------------------------------- data
 
 
 class SyntheticSource(Section):
@@ -183,9 +176,6 @@ class TokenizerConfig(Section):
     threads: int = Field(0, ge=0, description="0: all cores")
 
 
-# ------------------------------------------------------------------------------------ model
-
-
 class ModelConfig(Section):
     cell: CellKind = "lstm"
     embed_size: int = Field(256, ge=1)
@@ -226,25 +216,19 @@ class ModelConfig(Section):
         return self
 
 
-# ------------------------------------------------------------------------------------ train
-
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 _SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def parse_duration(value: object) -> float | None:
     """'90' / '90s' / '8m' / '2h' / '1d' / 90 -> seconds; None stays None."""
-    if value is None or isinstance(value, bool):
-        return None if value is None else _raise_duration(value)
-    if isinstance(value, int | float):
+    if value is None:
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
-    match = _DURATION.match(str(value))
-    if not match:
-        return _raise_duration(value)
-    return float(match.group(1)) * _SECONDS[match.group(2)]
-
-
-def _raise_duration(value: object) -> float:
+    match = _DURATION.match(str(value))  # a boolean (True) never matches
+    if match:
+        return float(match.group(1)) * _SECONDS[match.group(2)]
     raise ValueError(f"expected a duration such as 90, '90s', '8m', '2h' or '1d', got {value!r}")
 
 
@@ -276,9 +260,6 @@ class TrainConfig(Section):
     _max_time = field_validator("max_time", mode="before")(parse_duration)
 
 
-# ------------------------------------------------------------------------ decode and evaluate
-
-
 class DecodeConfig(Section):
     beam_size: int = Field(5, ge=1)
     alpha: float = Field(1.0, ge=0.0, description="GNMT length penalty exponent")
@@ -299,9 +280,6 @@ class EvaluateConfig(Section):
         if any(later <= earlier for earlier, later in itertools.pairwise(buckets)):
             raise ValueError(f"bucket edges must be strictly increasing, got {buckets}")
         return buckets
-
-
-# ----------------------------------------------------------------------------------- recipe
 
 
 class Recipe(Section):
@@ -338,71 +316,62 @@ class Recipe(Section):
     def to_yaml(self) -> str:
         """The resolved recipe, every default filled in, loadable by `load_recipe`."""
         raw = self.model_dump(mode="json")
-        source = raw["data"]["source"]
-        raw["data"]["source"] = {kind: value for kind, value in source.items() if value is not None}
+        raw["data"]["source"] = {k: v for k, v in raw["data"]["source"].items() if v is not None}
         return yaml.safe_dump(raw, sort_keys=False, allow_unicode=True)
-
-
-# ----------------------------------------------------------------------------------- loading
 
 
 def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Recipe:
     """Read, override (`key.path=value`, value parsed as YAML) and validate a recipe."""
     path = Path(path)
-    return parse_recipe(_read_text(path), path, overrides)
+    if not path.exists():
+        raise RecipeError(f"recipe {path} does not exist")
+    if path.is_dir():
+        raise RecipeError(f"recipe {path} is a directory; give the path of a YAML file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise RecipeError(f"recipe {path} is not UTF-8 text ({exc.reason})") from None
+    except OSError as exc:
+        raise RecipeError(f"cannot read recipe {path}: {exc.strerror}") from None
+    return parse_recipe(text, path, overrides)
 
 
 def parse_recipe(
     text: str, origin: str | Path, overrides: list[str] | tuple[str, ...] = ()
 ) -> Recipe:
     """Validate recipe YAML `text`; errors name `origin` (a file, or e.g. a checkpoint)."""
-    path = origin
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise RecipeError(f"{path}: {describe_yaml_error(exc)}") from None
+        raise RecipeError(f"{origin}: {describe_yaml_error(exc)}") from None
     if raw is None:
-        raise RecipeError(f"{path} is empty; a recipe needs at least a `name:`")
+        raise RecipeError(f"{origin} is empty; a recipe needs at least a `name:`")
     if not isinstance(raw, dict):
         raise RecipeError(
-            f"{path}: the top level must be a mapping of sections, not a {kind_of(raw)}"
+            f"{origin}: the top level must be a mapping of sections, not a {kind_of(raw)}"
         )
     overridden = {key for key, _ in (apply_override(raw, item) for item in overrides)}
     try:
         return Recipe.model_validate(raw)
     except ValidationError as exc:
         problems = describe_validation_error(exc, text, overridden, root=Recipe)
-        raise RecipeError(f"{path}: {problems}") from None
-
-
-def _read_text(path: Path) -> str:
-    if not path.exists():
-        raise RecipeError(f"recipe {path} does not exist")
-    if path.is_dir():
-        raise RecipeError(f"recipe {path} is a directory; give the path of a YAML file")
-    try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise RecipeError(f"recipe {path} is not UTF-8 text ({exc.reason})") from None
-    except OSError as exc:
-        raise RecipeError(f"cannot read recipe {path}: {exc.strerror}") from None
+        raise RecipeError(f"{origin}: {problems}") from None
 
 
 def apply_override(raw: dict[str, Any], item: str) -> tuple[str, Any]:
     """Set `a.b.c=value` in the nested dict `raw`; the value is parsed as YAML (typed)."""
     key, sep, value_text = item.partition("=")
     key = key.strip()
-    if not sep or not key or any(not part for part in key.split(".")):
+    parts = key.split(".")
+    if not sep or not key or not all(parts):
         raise RecipeError(f"--set {item!r}: expected KEY.PATH=VALUE, e.g. model.hidden_size=512")
     try:
         value = yaml.safe_load(value_text) if value_text.strip() else None
     except yaml.YAMLError:
         value = value_text  # not YAML: keep the literal string
     node = raw
-    parts = key.split(".")
     for depth, part in enumerate(parts[:-1]):
-        child = node.setdefault(part, {})
-        if child is None:
+        if (child := node.get(part)) is None:
             child = node[part] = {}
         if not isinstance(child, dict):
             prefix = ".".join(parts[: depth + 1])

@@ -1,10 +1,9 @@
-"""Recipe mistakes as one-paragraph messages: file, line, dotted key, allowed values.
+"""Recipe mistakes as one-paragraph messages: `nmtkit.recipe` validates, this module words it.
 
-`nmtkit.recipe` validates; this module words what went wrong. A pydantic `ValidationError`
-becomes one sentence per problem, placed at the line of the key in the YAML text (or at the
-`--set` override that wrote it), naming the allowed values and, for an unknown key, the known
-keys of its section and the closest one ("did you mean ...?"). The root model is a parameter,
-so this module does not import `nmtkit.recipe`.
+Each problem of a pydantic `ValidationError` is one sentence placed at the line of its key in
+the YAML text (or at the `--set` override that wrote it), naming the allowed values and, for an
+unknown key, the known keys of its section and the closest one ("did you mean ...?"). The root
+model is a parameter, so this module does not import `nmtkit.recipe`.
 """
 
 from __future__ import annotations
@@ -38,9 +37,8 @@ def describe_yaml_error(exc: yaml.YAMLError) -> str:
 
 def kind_of(value: object) -> str:
     """The YAML-ish name of a value's type: list, string, number, boolean (else the type)."""
-    return {list: "list", str: "string", int: "number", float: "number", bool: "boolean"}.get(
-        type(value), type(value).__name__
-    )
+    names = {list: "list", str: "string", int: "number", float: "number", bool: "boolean"}
+    return names.get(type(value), type(value).__name__)
 
 
 def _describe(
@@ -96,10 +94,7 @@ def _section_type(annotation: Any) -> type[BaseModel] | None:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):
-        for arg in get_args(annotation):
-            found = _section_type(arg)
-            if found is not None:
-                return found
+        return next(filter(None, map(_section_type, get_args(annotation))), None)
     return None
 
 
@@ -111,7 +106,7 @@ def _line_numbers(text: str) -> dict[tuple[str, ...], int]:
     except yaml.YAMLError:
         return lines
 
-    def walk(node: yaml.Node, path: tuple[str, ...]) -> None:
+    def walk(node: yaml.Node | None, path: tuple[str, ...]) -> None:
         if isinstance(node, yaml.MappingNode):
             for key_node, value_node in node.value:
                 key = (*path, str(key_node.value))
@@ -122,14 +117,10 @@ def _line_numbers(text: str) -> dict[tuple[str, ...], int]:
                 lines[(*path, str(i))] = item.start_mark.line + 1
                 walk(item, (*path, str(i)))
 
-    if root is not None:
-        walk(root, ())
+    walk(root, ())
     return lines
 
 
 def _nearest_line(lines: dict[tuple[str, ...], int], loc: tuple[str, ...]) -> int | None:
     """The line of `loc`, or of its closest ancestor that the file spells out."""
-    for end in range(len(loc), 0, -1):
-        if loc[:end] in lines:
-            return lines[loc[:end]]
-    return None
+    return next((lines[loc[:end]] for end in range(len(loc), 0, -1) if loc[:end] in lines), None)

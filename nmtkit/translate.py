@@ -1,13 +1,9 @@
 """Translate raw text with a trained model or an ensemble: the public Python API (README,
-"From Python").
-
-A `Translator` loads once: a checkpoint, a run directory (its `checkpoints/best.pt`), a recipe,
-several of these (an ensemble: mean log-probabilities), or a model in memory (`from_model`,
-used by validation during training). `translate_stream` reads lines in windows of
-`WINDOW_LINES`: each window is SentencePiece-encoded, sorted by length, cut into batches of at
-most `batch_tokens` source tokens (padding included), searched, and given back in input order,
-so memory stays bounded. An empty (or whitespace-only) line gives an empty translation without
-running the model; a line longer than `max_src_tokens` pieces is truncated, with a warning.
+"From Python"). Lines go in windows of `WINDOW_LINES`, each SentencePiece-encoded, sorted by
+length, cut into batches of at most `batch_tokens` source tokens (padding included), searched
+and given back in input order, so memory stays bounded. An empty (or whitespace-only) line gives
+an empty translation without running the model; a line longer than `max_src_tokens` pieces
+is truncated, with a warning.
 """
 
 from __future__ import annotations
@@ -126,11 +122,9 @@ def resolve_checkpoint(path: ModelSource) -> Path:
         return path
     if not path.exists():
         raise UserError(f"model {path} does not exist (give a checkpoint, a run dir or a recipe)")
-    candidates = [path / "checkpoints" / "best.pt", path / "best.pt"]
-    fallbacks = [path / "checkpoints" / "last.pt", path / "last.pt"]
-    for candidate in candidates + fallbacks:
-        if candidate.is_file():
-            return candidate
+    for name in ("checkpoints/best.pt", "best.pt", "checkpoints/last.pt", "last.pt"):
+        if (path / name).is_file():
+            return path / name
     raise UserError(
         f"no checkpoint in {path}: looked for checkpoints/best.pt and last.pt; "
         "has the run been trained (`nmtkit train`)?"
@@ -163,17 +157,15 @@ class Translator:
         if not members:
             raise UserError("give at least one --model (a checkpoint, a run directory or a recipe)")
         first = members[0]
-        for other in members[1:]:
-            for side in ("src_tokenizer", "tgt_tokenizer"):
-                if getattr(other, side).sha256 != getattr(first, side).sha256:
-                    raise UserError(
-                        f"an ensemble needs one tokenizer: {other.path} and {first.path} have "
-                        f"different {side.split('_')[0]} SentencePiece models"
-                    )
+        for other, side in itertools.product(members[1:], ("src_tokenizer", "tgt_tokenizer")):
+            if getattr(other, side).sha256 != getattr(first, side).sha256:
+                raise UserError(
+                    f"an ensemble needs one tokenizer: {other.path} and {first.path} have "
+                    f"different {side.split('_')[0]} SentencePiece models"
+                )
         self.members = list(members)
         self.recipe = first.recipe
-        self.src_tokenizer = first.src_tokenizer
-        self.tgt_tokenizer = first.tgt_tokenizer
+        self.src_tokenizer, self.tgt_tokenizer = first.src_tokenizer, first.tgt_tokenizer
         self.device = device
         self.precision = inference_precision(precision, device, self.recipe.train.precision)
         self.autocast = autocast_for(device, self.precision)
@@ -206,9 +198,8 @@ class Translator:
     ) -> Translator:
         """A model already in memory (e.g. being trained), on its own device and as it is:
         the caller sets eval mode."""
-        device = next(model.parameters()).device
-        member = LoadedModel(None, model, recipe, tokenizers[0], tokenizers[1])
-        return cls([member], device, precision)
+        member = LoadedModel(None, model, recipe, *tokenizers)
+        return cls([member], next(model.parameters()).device, precision)
 
     def translate(
         self, lines: Sequence[str], options: DecodeOptions | None = None

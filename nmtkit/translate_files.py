@@ -1,13 +1,8 @@
 """`nmtkit translate` on files and streams: lines in, exactly as many lines out, in order.
 
-    stats = translate_file(Translator.load("runs/demo"), input_path=Path("test.en"),
-                           output_path=Path("test.de"), fmt="text")
-
-Input is read as UTF-8 lines (`data.sources.decode_lines`, the one line reader) and translated
-by `Translator.translate_stream`; every result becomes one output line: the best text, the
-n-best as `text<TAB>score`, or one JSON object (n-best, scores, and with `attention` the
-pieces and the matrix). A line break inside a translation becomes a space, so the line count
-never changes. A signal stops the output between lines, never inside one.
+Input is read by `data.sources.decode_lines` (the one line reader) and translated by
+`Translator.translate_stream`; each result becomes one output line (`format_translation`). A
+line break inside a translation becomes a space, so the line count never changes.
 """
 
 from __future__ import annotations
@@ -58,8 +53,7 @@ def format_translation(result: Translation, fmt: str) -> str:
     }
     if result.truncated:
         record["truncated"] = True
-    best = result.hyps[0] if result.hyps else None
-    if best is not None and best.attention is not None:
+    if result.hyps and (best := result.hyps[0]).attention is not None:
         record["attention"] = {
             "source": [*result.src_pieces, "</s>"],
             "target": [*result.tgt_pieces, "</s>"],
@@ -95,7 +89,12 @@ def translate_file(
     unless stdout is a pipe.
     """
     options = options or translator.defaults
-    _check_request(options, input_path, fmt)
+    if fmt not in FORMATS:
+        raise UserError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    if input_path is not None and not input_path.is_file():
+        raise UserError(f"input {input_path} does not exist or is not a file")
+    if options.attention and fmt != "jsonl":
+        raise UserError("--attention needs --format jsonl (the matrix goes into the JSON)")
     if show_progress is None:
         show_progress = input_path is not None and (output_path is not None or sys.stdout.isatty())
     stats = TranslateStats()
@@ -107,33 +106,32 @@ def translate_file(
 
     start = time.perf_counter()
     with contextlib.ExitStack() as stack:
-        source = (
-            stack.enter_context(open(input_path, "rb"))
-            if input_path is not None
-            else sys.stdin.buffer
-        )
-        name = str(input_path) if input_path is not None else "stdin"
+        if input_path is None:
+            source, name = sys.stdin.buffer, "stdin"
+        else:
+            source, name = stack.enter_context(open(input_path, "rb")), str(input_path)
         # Interactive input: translate each line as it comes instead of waiting for a window.
         window = 1 if input_path is None and sys.stdin.isatty() else WINDOW_LINES
         done = _progress(stack, input_path) if show_progress else (lambda n: None)
         results = translator.translate_stream(
             decode_lines(source, name, allow_nul=True), options, warn=warn, done=done, window=window
         )
-        _write_results(results, _open_output(stack, output_path), output_path, fmt, stats)
+        out: Any = sys.stdout
+        if output_path is not None:
+            output_path.parent.mkdir(parents=True, exist_ok=True)
+            out = stack.enter_context(
+                open(_partial(output_path), "w", encoding="utf-8", newline="\n")
+            )
+        _write_results(results, out, output_path, fmt, stats)
     if output_path is not None:
         os.replace(_partial(output_path), output_path)
     stats.seconds = time.perf_counter() - start
-    _report(stats, show_progress)
+    if stats.truncated > MAX_WARNINGS:
+        console.info(f"[yellow]warning:[/] {stats.truncated} lines truncated in all")
+    if show_progress:
+        rate = stats.lines / max(stats.seconds, 1e-9)
+        console.info(f"translated {stats.lines:,} lines in {stats.seconds:.1f} s ({rate:,.1f}/s)")
     return stats
-
-
-def _check_request(options: DecodeOptions, input_path: Path | None, fmt: str) -> None:
-    if fmt not in FORMATS:
-        raise UserError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
-    if input_path is not None and not input_path.is_file():
-        raise UserError(f"input {input_path} does not exist or is not a file")
-    if options.attention and fmt != "jsonl":
-        raise UserError("--attention needs --format jsonl (the matrix goes into the JSON)")
 
 
 def _progress(stack: contextlib.ExitStack, input_path: Path | None) -> Callable[[int], None]:
@@ -142,14 +140,6 @@ def _progress(stack: contextlib.ExitStack, input_path: Path | None) -> Callable[
     total = count_lines(input_path) if input_path is not None else None
     task = bar.add_task("translate", total=total)
     return lambda n: bar.advance(task, n)
-
-
-def _report(stats: TranslateStats, show_progress: bool) -> None:
-    if stats.truncated > MAX_WARNINGS:
-        console.info(f"[yellow]warning:[/] {stats.truncated} lines truncated in all")
-    if show_progress:
-        rate = stats.lines / max(stats.seconds, 1e-9)
-        console.info(f"translated {stats.lines:,} lines in {stats.seconds:.1f} s ({rate:,.1f}/s)")
 
 
 def _write_results(
@@ -178,11 +168,3 @@ def _write_results(
 
 def _partial(path: Path) -> Path:
     return path.with_name(path.name + ".partial")
-
-
-def _open_output(stack: contextlib.ExitStack, path: Path | None) -> Any:
-    """stdout, or NAME.partial (renamed by the caller once everything is written)."""
-    if path is None:
-        return sys.stdout
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return stack.enter_context(open(_partial(path), "w", encoding="utf-8", newline="\n"))

@@ -1,9 +1,5 @@
 """Length-bucketed, token-budgeted batches from memory-mapped shards, with resumable state.
 
-    sampler = BatchSampler(src.lengths, tgt.lengths, batch_tokens=4096, seed=1)
-    for indices in sampler:                    # one epoch of index arrays, then the next ...
-        batch = collate(src, tgt, indices)
-
 An epoch's batches are made by (1) shuffling the examples with a generator seeded by
 (seed, epoch), (2) sorting them by length (stable, so ties stay shuffled), (3) cutting the
 sorted list into batches whose cost, `size x longest side (+1 for BOS/EOS)`, padding included,
@@ -25,11 +21,9 @@ from nmtkit.data.tokenizer import BOS_ID, EOS_ID, PAD_ID
 
 
 class Batch(NamedTuple):
-    """A padded batch. Shapes: src [B,S], src_lens [B], tgt_in / tgt_out [B,T].
-
-    `src` is the source ids followed by EOS; `tgt_in` is BOS followed by the target ids and
-    `tgt_out` the target ids followed by EOS (what the decoder must predict at each step).
-    """
+    """A padded batch. Shapes: src [B,S], src_lens [B], tgt_in / tgt_out [B,T]. `src` is the
+    source ids followed by EOS; `tgt_in` is BOS followed by the target ids and `tgt_out` the
+    target ids followed by EOS (what the decoder must predict at each step)."""
 
     src: torch.Tensor
     src_lens: torch.Tensor

@@ -1,11 +1,7 @@
 """The prepared-data manifest (`Manifest`, the only place that knows its keys) and
-`PreparedData`, which owns every path inside a prepared data directory and the "is this data
-current for this recipe" check (the settings fingerprints agree).
-
-    data = PreparedData.for_recipe(recipe)        # checked: prepared, current, has `valid`
-    data.manifest.tokenizer.src_vocab_size, data.text("valid", "tgt"), data.shards("train")
-
-`manifest.json` is written last by `nmtkit prepare`, so data without one is never trusted.
+`PreparedData`, which owns every path inside a prepared data directory and the check that the
+data is current for a recipe (the fingerprints agree). `manifest.json` is written last by
+`nmtkit prepare`, so data without one is never trusted.
 """
 
 from __future__ import annotations
@@ -15,14 +11,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from nmtkit.data.shards import Shard
 from nmtkit.data.sources import file_stamp, input_files
 from nmtkit.data.tokenizer import Tokenizer
 from nmtkit.errors import UserError
-from nmtkit.paths import DataPaths, atomic_write_text
+from nmtkit.paths import SIDES, DataPaths, atomic_write_text
 from nmtkit.recipe import Recipe
 
 FORMAT_VERSION = 1
@@ -78,10 +73,6 @@ class Manifest(_Part):
     recipe: dict[str, Any]
     seconds: float = 0.0
 
-    def lang(self, side: str) -> str:
-        """The language code of `src` or `tgt`."""
-        return self.src_lang if side == "src" else self.tgt_lang
-
 
 def data_fingerprint(recipe: Recipe) -> str:
     """Hash of everything the prepared data depends on: settings, generator, input files."""
@@ -107,8 +98,7 @@ def write_manifest(data_dir: Path, manifest: Manifest) -> None:
 
 
 def read_manifest(data_dir: Path) -> Manifest:
-    """The manifest of a prepared data directory; a clear error if there is none, it is not
-    valid, or it has another format version."""
+    """The manifest in `data_dir`; a UserError if it is missing, invalid or of another format."""
     path = DataPaths(data_dir).manifest
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
@@ -158,8 +148,7 @@ class PreparedData:
 
     @classmethod
     def for_recipe(cls, recipe: Recipe, *, need_valid: bool = True) -> PreparedData:
-        """The recipe's prepared data, checked to be current with the recipe (and to have a
-        `valid` split, which training needs)."""
+        """The recipe's prepared data, checked to be current (and to have a `valid` split)."""
         paths = recipe.paths
         if not paths.manifest.exists():
             raise UserError(f"no prepared data in {paths.data}; run `nmtkit prepare RECIPE` first")
@@ -179,7 +168,8 @@ class PreparedData:
 
     def text(self, split: str, side: str) -> Path:
         """The cleaned text of one side (`src`/`tgt`) of a split, one sentence per line."""
-        return self._paths.text(split, self.manifest.lang(side))
+        manifest = self.manifest
+        return self._paths.text(split, manifest.src_lang if side == "src" else manifest.tgt_lang)
 
     def read_text(self, split: str, side: str) -> list[str]:
         with open(self.text(split, side), encoding="utf-8") as f:
@@ -193,7 +183,5 @@ class PreparedData:
         """(src, tgt) memory-mapped shards of a split."""
         if split not in self.manifest.splits:
             raise UserError(f"{self.root} has no {split} split (it has {', '.join(self.splits)})")
-        dtype = np.dtype(self.manifest.dtype)
-        return Shard(self._paths.shard(split, "src"), dtype), Shard(
-            self._paths.shard(split, "tgt"), dtype
-        )
+        src, tgt = (Shard(self._paths.shard(split, s), self.manifest.dtype) for s in SIDES)
+        return src, tgt

@@ -1,15 +1,10 @@
 """`nmtkit prepare`: corpus -> cleaned pairs -> SentencePiece -> memory-mapped shards.
 
-    prepare(recipe)            # writes runs/<name>/data/ and runs/<name>/recipe.resolved.yaml
-
-Everything is written into `data.partial/` beside the final directory and swapped in only when
-complete, with `manifest.json` written last: a crash or a bad input never leaves data that a
-later run would trust. A rerun with unchanged inputs and settings does nothing (the manifest's
-fingerprint matches); `force=True` redoes everything.
-
-Memory does not grow with the corpus: pairs stream from the source through cleaning to text
-files; SentencePiece samples at most `tokenizer.input_sentence_size` sentences; encoding streams
-chunk by chunk into the shards. Only the duplicate filter keeps 8 bytes per kept training pair.
+Built in `data.partial/` and swapped in whole, `manifest.json` last: a crash or a bad input
+never leaves data that a later run would trust. A rerun with unchanged inputs and settings does
+nothing (the manifest's fingerprint matches); `force=True` redoes everything. Memory does not
+grow with the corpus: everything streams, SentencePiece samples at most
+`tokenizer.input_sentence_size` sentences, and the duplicate filter keeps 8 bytes per kept pair.
 """
 
 from __future__ import annotations
@@ -17,30 +12,20 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Iterator
+from itertools import islice
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from rich.progress import Progress
 
 from nmtkit import __version__, console
+from nmtkit.data import manifest as mf
 from nmtkit.data.clean import RULES, CleanStats, clean_pairs
-from nmtkit.data.manifest import (
-    FORMAT_VERSION,
-    LengthStats,
-    Manifest,
-    SplitInfo,
-    TokenizerInfo,
-    data_fingerprint,
-    is_current,
-    read_manifest,
-    write_manifest,
-)
 from nmtkit.data.shards import Shard, ShardWriter, token_dtype
-from nmtkit.data.sources import available_splits, describe_split, iter_pairs
+from nmtkit.data.sources import Pair, available_splits, describe_split, iter_pairs
 from nmtkit.data.tokenizer import Tokenizer, train_sentencepiece
 from nmtkit.errors import UserError
-from nmtkit.paths import SIDES, DataPaths, RunPaths, atomic_write_text
+from nmtkit.paths import SIDES, DataPaths, atomic_write_text
 from nmtkit.recipe import DataConfig, Recipe
 
 ENCODE_CHUNK = 10_000  # lines per SentencePiece batch call
@@ -48,34 +33,39 @@ PROGRESS_EVERY = 1_000  # pairs between progress-bar updates (per-pair updates c
 SPM_SEED = 1
 
 
-def prepare(recipe: Recipe, *, force: bool = False) -> Manifest:
+def prepare(recipe: Recipe, *, force: bool = False) -> mf.Manifest:
     """Prepare the recipe's data in its run directory; returns the manifest."""
     paths = recipe.paths
-    fingerprint = data_fingerprint(recipe)
-    if not force and is_current(paths.data, recipe):
+    fingerprint = mf.data_fingerprint(recipe)
+    if not force and mf.is_current(paths.data, recipe):
         console.info(
             f"{paths.data} is up to date with the recipe and inputs: nothing redone "
             "(use --force to redo)."
         )
-        _write_resolved_recipe(recipe, paths)
-        return read_manifest(paths.data)
+        atomic_write_text(paths.recipe, recipe.to_yaml())
+        return mf.read_manifest(paths.data)
     started = time.perf_counter()
     staging = paths.data.with_name(paths.data.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
     try:
         manifest = _prepare_into(recipe, DataPaths(staging), fingerprint)
         manifest = manifest.model_copy(update={"seconds": round(time.perf_counter() - started, 2)})
-        write_manifest(staging, manifest)
-        _swap_in(staging, paths.data)
+        mf.write_manifest(staging, manifest)
+        old = paths.data.with_name(paths.data.name + ".old")  # swap the complete data in
+        shutil.rmtree(old, ignore_errors=True)
+        if paths.data.exists():
+            paths.data.rename(old)
+        staging.rename(paths.data)
+        shutil.rmtree(old, ignore_errors=True)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    _write_resolved_recipe(recipe, paths)
+    atomic_write_text(paths.recipe, recipe.to_yaml())
     _print_summary(manifest, paths.data)
     return manifest
 
 
-def _prepare_into(recipe: Recipe, out: DataPaths, fingerprint: str) -> Manifest:
+def _prepare_into(recipe: Recipe, out: DataPaths, fingerprint: str) -> mf.Manifest:
     data = recipe.data
     splits = available_splits(data)
     with console.progress("pairs") as bar:
@@ -90,15 +80,15 @@ def _prepare_into(recipe: Recipe, out: DataPaths, fingerprint: str) -> Manifest:
         }
     joint = recipe.tokenizer.joint
     model_name = {side: f"{out.spm_prefix(None if joint else side).name}.model" for side in SIDES}
-    return Manifest(
-        format_version=FORMAT_VERSION,
+    return mf.Manifest(
+        format_version=mf.FORMAT_VERSION,
         nmtkit_version=__version__,
         fingerprint=fingerprint,
         created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         src_lang=data.src_lang,
         tgt_lang=data.tgt_lang,
         dtype=dtype.str,
-        tokenizer=TokenizerInfo(
+        tokenizer=mf.TokenizerInfo(
             joint=joint,
             src_model=model_name["src"],
             tgt_model=model_name["tgt"],
@@ -109,14 +99,8 @@ def _prepare_into(recipe: Recipe, out: DataPaths, fingerprint: str) -> Manifest:
         ),
         splits=shards,
         clean={split: stats.as_dict() for split, stats in clean.items()},
-        recipe={
-            "data": data.model_dump(mode="json"),
-            "tokenizer": recipe.tokenizer.model_dump(mode="json"),
-        },
+        recipe={k: getattr(recipe, k).model_dump(mode="json") for k in ("data", "tokenizer")},
     )
-
-
-# ---------------------------------------------------------------------------- read and clean
 
 
 def _read_split(recipe: Recipe, split: str, out: DataPaths, bar: Progress) -> CleanStats:
@@ -129,39 +113,26 @@ def _read_split(recipe: Recipe, split: str, out: DataPaths, bar: Progress) -> Cl
     langs = (data.src_lang, data.tgt_lang)
     pairs = iter_pairs(data, split)
     if synthetic is not None:
-        pairs = _tee_to_files(pairs, [out.raw(split, lang) for lang in langs])
-    with _open_pair(out.text(split, langs[0]), out.text(split, langs[1])) as (src_f, tgt_f):
-        for src, tgt in clean_pairs(pairs, data.clean, split=split, stats=stats):
-            src_f.write(src + "\n")
-            tgt_f.write(tgt + "\n")
-            if stats.read % PROGRESS_EVERY == 0:
-                bar.update(task, completed=stats.read)
+        pairs = _tee_to_files(pairs, out.raw(split, langs[0]), out.raw(split, langs[1]))
+    cleaned = clean_pairs(pairs, data.clean, split=split, stats=stats)
+    for _ in _tee_to_files(cleaned, out.text(split, langs[0]), out.text(split, langs[1])):
+        if stats.read % PROGRESS_EVERY == 0:
+            bar.update(task, completed=stats.read)
     bar.update(task, completed=stats.read, total=stats.read)
     return stats
 
 
-def _tee_to_files(pairs: Iterator[tuple[str, str]], paths: list[Path]) -> Iterator[tuple[str, str]]:
-    """Pass pairs through while writing each side to its file."""
-    with _open_pair(paths[0], paths[1]) as (src_f, tgt_f):
+def _tee_to_files(pairs: Iterator[Pair], src_path: Path, tgt_path: Path) -> Iterator[Pair]:
+    """Pass pairs through while writing each side, one line each, to a new UTF-8 file."""
+    src_path.parent.mkdir(parents=True, exist_ok=True)
+    with (
+        open(src_path, "w", encoding="utf-8", newline="\n") as src_f,
+        open(tgt_path, "w", encoding="utf-8", newline="\n") as tgt_f,
+    ):
         for src, tgt in pairs:
             src_f.write(src + "\n")
             tgt_f.write(tgt + "\n")
             yield src, tgt
-
-
-class _open_pair:
-    """Open two UTF-8 text files for writing, creating their folder; closes both."""
-
-    def __init__(self, src: Path, tgt: Path) -> None:
-        src.parent.mkdir(parents=True, exist_ok=True)
-        self.files = [open(p, "w", encoding="utf-8", newline="\n") for p in (src, tgt)]  # noqa: SIM115
-
-    def __enter__(self) -> tuple[Any, Any]:
-        return self.files[0], self.files[1]
-
-    def __exit__(self, *exc: object) -> None:
-        for f in self.files:
-            f.close()
 
 
 def _check_not_empty(clean: dict[str, CleanStats], data: DataConfig) -> None:
@@ -178,9 +149,6 @@ def _check_not_empty(clean: dict[str, CleanStats], data: DataConfig) -> None:
         )
 
 
-# ------------------------------------------------------------------------- tokenize and shard
-
-
 def _train_tokenizers(recipe: Recipe, out: DataPaths) -> dict[str, Tokenizer]:
     """Train one joint SentencePiece model, or one per side; returns {side: Tokenizer}."""
     cfg, data = recipe.tokenizer, recipe.data
@@ -189,9 +157,8 @@ def _train_tokenizers(recipe: Recipe, out: DataPaths) -> dict[str, Tokenizer]:
     trained: dict[str | None, Tokenizer] = {}
     for side, inputs in groups.items():
         what = "joint" if side is None else side
-        with console.err_console.status(
-            f"training SentencePiece {cfg.type} ({what}, {cfg.vocab_size} pieces)"
-        ):
+        status = f"training SentencePiece {cfg.type} ({what}, {cfg.vocab_size} pieces)"
+        with console.err_console.status(status):
             started = time.perf_counter()
             model = train_sentencepiece(
                 inputs,
@@ -216,10 +183,10 @@ def _encode_split(
     dtype: np.dtype,
     bar: Progress,
     total: int,
-) -> SplitInfo:
+) -> mf.SplitInfo:
     """Encode one split's text files into its two shards; returns counts and length stats."""
     langs = {"src": recipe.data.src_lang, "tgt": recipe.data.tgt_lang}
-    stats: dict[str, LengthStats] = {}
+    stats: dict[str, mf.LengthStats] = {}
     for side in SIDES:
         task = bar.add_task(f"encode {split}.{side}", total=total)
         prefix = out.shard(split, side)
@@ -227,28 +194,17 @@ def _encode_split(
             ShardWriter(prefix, dtype) as writer,
             open(out.text(split, langs[side]), encoding="utf-8") as text,
         ):
-            for chunk in _chunks(text, ENCODE_CHUNK):
+            while chunk := [line.rstrip("\n") for line in islice(text, ENCODE_CHUNK)]:
                 writer.add(tokenizers[side].encode(chunk, recipe.tokenizer.threads))
                 bar.advance(task, len(chunk))
         stats[side] = _length_stats(Shard(prefix, dtype).lengths)
-    return SplitInfo(pairs=total, src=stats["src"], tgt=stats["tgt"])
+    return mf.SplitInfo(pairs=total, src=stats["src"], tgt=stats["tgt"])
 
 
-def _chunks(lines: Any, size: int) -> Iterator[list[str]]:
-    chunk: list[str] = []
-    for line in lines:
-        chunk.append(line.rstrip("\n"))
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
-def _length_stats(lengths: np.ndarray) -> LengthStats:
+def _length_stats(lengths: np.ndarray) -> mf.LengthStats:
     if not len(lengths):
-        return LengthStats(tokens=0, mean=0.0, p50=0, p95=0, max=0)
-    return LengthStats(
+        return mf.LengthStats(tokens=0, mean=0.0, p50=0, p95=0, max=0)
+    return mf.LengthStats(
         tokens=int(lengths.sum()),
         mean=round(float(lengths.mean()), 2),
         p50=int(np.percentile(lengths, 50)),
@@ -257,36 +213,13 @@ def _length_stats(lengths: np.ndarray) -> LengthStats:
     )
 
 
-# ------------------------------------------------------------------------------- outputs
-
-
-def _swap_in(staging: Path, final: Path) -> None:
-    """Replace `final` by the complete `staging` directory."""
-    old = final.with_name(final.name + ".old")
-    shutil.rmtree(old, ignore_errors=True)
-    if final.exists():
-        final.rename(old)
-    staging.rename(final)
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def _write_resolved_recipe(recipe: Recipe, paths: RunPaths) -> None:
-    atomic_write_text(paths.recipe, recipe.to_yaml())
-
-
-def _print_summary(manifest: Manifest, data_dir: Path) -> None:
+def _print_summary(manifest: mf.Manifest, data_dir: Path) -> None:
     clean = console.make_table("cleaning (pairs)", ["split", "read", *RULES, "kept"])
     for split, counts in manifest.clean.items():
         clean.add_row(split, *(f"{counts[k]:,}" for k in ("read", *RULES, "kept")))
     console.print_table(clean)
-    columns = [
-        "split",
-        "pairs",
-        "src tokens",
-        "src len mean/p95/max",
-        "tgt tokens",
-        "tgt len mean/p95/max",
-    ]
+    stats = ("tokens", "len mean/p95/max")
+    columns = ["split", "pairs", *(f"{side} {c}" for side in SIDES for c in stats)]
     shards = console.make_table("shards (SentencePiece tokens)", columns)
     for split, info in manifest.splits.items():
         cells = [f"{info.pairs:,}"]
@@ -295,9 +228,7 @@ def _print_summary(manifest: Manifest, data_dir: Path) -> None:
         shards.add_row(split, *cells)
     console.print_table(shards)
     tok = manifest.tokenizer
-    vocab = (
-        f"{tok.src_vocab_size:,} joint"
-        if tok.joint
-        else f"{tok.src_vocab_size:,} src / {tok.tgt_vocab_size:,} tgt"
+    vocab = "joint" if tok.joint else f"src / {tok.tgt_vocab_size:,} tgt"
+    console.info(
+        f"vocabulary: {tok.src_vocab_size:,} {vocab}; wrote {data_dir} in {manifest.seconds:.1f}s"
     )
-    console.info(f"vocabulary: {vocab}; wrote {data_dir} in {manifest.seconds:.1f}s")

@@ -1,19 +1,16 @@
-"""Binary token store: one flat integer array plus offsets per split and side, memory-mapped.
+"""Binary token store, memory-mapped: one per split and side, two files per store.
 
-    <prefix>.bin   all token ids of the split, concatenated (uint16 if the vocabulary fits, else
-                   int32), without BOS/EOS
-    <prefix>.idx   int64 offsets, one more than the number of sentences: sentence i is
-                   bin[idx[i]:idx[i+1]]
+    <prefix>.bin   all token ids, concatenated without BOS/EOS, in `token_dtype(vocab)`
+    <prefix>.idx   int64 offsets, one more than the sentences: sentence i is bin[idx[i]:idx[i+1]]
 
-Writing streams chunk by chunk (memory does not grow with the corpus). Reading maps both files,
-so every training process shares the page cache and nothing is copied per process.
+Writing streams chunk by chunk. Reading maps both files, so every training process shares the
+page cache and nothing is copied per process.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from types import TracebackType
 
 import numpy as np
 
@@ -26,10 +23,8 @@ def token_dtype(vocab_size: int) -> np.dtype:
 
 
 class ShardWriter:
-    """Append encoded sentences to `<prefix>.bin` / `<prefix>.idx`.
-
-    Use as a context manager; on an exception the partial files are removed.
-    """
+    """Append encoded sentences to `<prefix>.bin` / `<prefix>.idx`; a context manager that
+    removes the partial files on an exception."""
 
     def __init__(self, prefix: Path, dtype: np.dtype) -> None:
         self.prefix = Path(prefix)
@@ -38,12 +33,10 @@ class ShardWriter:
         self._bin = open(f"{self.prefix}.bin", "wb")  # noqa: SIM115 - closed in close()
         self._idx = open(f"{self.prefix}.idx", "wb")  # noqa: SIM115
         self._idx.write(np.zeros(1, OFFSET_DTYPE).tobytes())
-        self.sentences = 0
         self.tokens = 0
-        self.max_len = 0
 
-    def add(self, sequences: Sequence[Sequence[int]]) -> np.ndarray:
-        """Append a chunk of sentences; returns their lengths."""
+    def add(self, sequences: Sequence[Sequence[int]]) -> None:
+        """Append a chunk of sentences."""
         lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=len(sequences))
         total = int(lengths.sum())
         flat = np.fromiter((t for s in sequences for t in s), dtype=np.int64, count=total)
@@ -52,25 +45,14 @@ class ShardWriter:
         self._bin.write(flat.astype(self.dtype).tobytes())
         offsets = self.tokens + np.cumsum(lengths)
         self._idx.write(offsets.astype(OFFSET_DTYPE).tobytes())
-        self.sentences += len(sequences)
         self.tokens += total
-        self.max_len = max(self.max_len, int(lengths.max(initial=0)))
-        return lengths
-
-    def close(self) -> None:
-        self._bin.close()
-        self._idx.close()
 
     def __enter__(self) -> ShardWriter:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        self._bin.close()
+        self._idx.close()
         if exc_type is not None:
             for suffix in (".bin", ".idx"):
                 Path(f"{self.prefix}{suffix}").unlink(missing_ok=True)
@@ -83,7 +65,6 @@ class Shard:
         self.prefix = Path(prefix)
         self.offsets = np.memmap(f"{self.prefix}.idx", dtype=OFFSET_DTYPE, mode="r")
         bin_path = Path(f"{self.prefix}.bin")
-        dtype = np.dtype(dtype)
         # np.memmap refuses empty files; an empty split is a valid, zero-length shard.
         if bin_path.stat().st_size == 0:
             self.tokens: np.ndarray = np.zeros(0, dtype=dtype)

@@ -1,14 +1,5 @@
-"""Read parallel (src, tgt) sentence pairs from a recipe's `data.source`, as a stream.
-
-Five source types, each a small reader behind one `iter_pairs(data, split)`:
-
-    synthetic  the built-in English->German generator (nmtkit.data.synthetic)
-    files      two aligned text files per split, one sentence per line
-    tsv        one `src<TAB>tgt` pair per line
-    jsonl      one JSON object per line: flat keys (`{"en": .., "de": ..}`) or a `translation`
-               dict (`{"translation": {"en": .., "de": ..}}`, the Hugging Face layout)
-    hf         Hugging Face `datasets`: a hub name/config/split, a local `save_to_disk` folder,
-               or a builder such as `json`/`parquet` with `data_files`
+"""Stream parallel (src, tgt) pairs from a recipe's `data.source`: `synthetic`, `files`, `tsv`,
+`jsonl` or `hf` (README, "Corpus sources"), each a small reader behind `iter_pairs(data, split)`.
 
 Files are read as bytes and decoded line by line, so invalid UTF-8 and NUL bytes are reported
 with file and line number; CRLF line ends are accepted. Every text is normalised to one line
@@ -21,11 +12,12 @@ import glob
 import json
 import os
 from collections.abc import Iterable, Iterator
+from itertools import zip_longest
 from pathlib import Path
 from typing import Any
 
 from nmtkit.errors import UserError
-from nmtkit.recipe import DataConfig, HfSource, JsonlSource
+from nmtkit.recipe import DataConfig, HfSource
 
 Pair = tuple[str, str]
 
@@ -38,12 +30,10 @@ def available_splits(data: DataConfig) -> list[str]:
     """The splits this source provides, in the order train, valid, test."""
     source = data.source
     if source.synthetic is not None:
-        counts = {"train": source.synthetic.pairs, "valid": source.synthetic.valid}
-        counts["test"] = source.synthetic.test
+        cfg = source.synthetic
+        counts = {"train": cfg.pairs, "valid": cfg.valid, "test": cfg.test}
         return [split for split, n in counts.items() if n > 0]
-    if source.hf is not None:
-        return [s for s in ("train", "valid", "test") if getattr(source.hf.splits, s) is not None]
-    section = source.files or source.tsv or source.jsonl
+    section = source.files or source.tsv or source.jsonl or (source.hf and source.hf.splits)
     return [s for s in ("train", "valid", "test") if getattr(section, s) is not None]
 
 
@@ -61,7 +51,8 @@ def iter_pairs(data: DataConfig, split: str) -> Iterator[Pair]:
     if source.tsv is not None:
         return read_tsv(getattr(source.tsv, split))
     if source.jsonl is not None:
-        return read_jsonl(getattr(source.jsonl, split), _jsonl_keys(source.jsonl, data))
+        keys = (source.jsonl.src_key or data.src_lang, source.jsonl.tgt_key or data.tgt_lang)
+        return read_jsonl(getattr(source.jsonl, split), keys)
     assert source.hf is not None
     return read_hf(source.hf, split, data.src_lang, data.tgt_lang)
 
@@ -98,9 +89,6 @@ def input_files(data: DataConfig) -> list[Path]:
                 for pattern in [value] if isinstance(value, str) else value:
                     found += [Path(p) for p in sorted(glob.glob(pattern))] or [Path(pattern)]
     return found
-
-
-# ------------------------------------------------------------------------------ local files
 
 
 def read_lines(path: Path) -> Iterator[str]:
@@ -143,25 +131,16 @@ def one_line(text: str) -> str:
 
 def read_parallel_files(src_path: Path, tgt_path: Path) -> Iterator[Pair]:
     """Pairs from two aligned files; different line counts are an error naming both counts."""
-    src_lines, tgt_lines = read_lines(src_path), read_lines(tgt_path)
-    count = 0
-    for src in src_lines:
-        tgt = next(tgt_lines, None)
-        if tgt is None:
-            total_src = count + 1 + sum(1 for _ in src_lines)
-            raise _count_mismatch(src_path, total_src, tgt_path, count)
-        count += 1
+    lines = zip_longest(read_lines(src_path), read_lines(tgt_path))
+    for count, (src, tgt) in enumerate(lines):
+        if src is None or tgt is None:  # one file ended: count the rest of the other
+            rest = 1 + sum(1 for _ in lines)
+            n_src, n_tgt = (count, count + rest) if src is None else (count + rest, count)
+            raise SourceError(
+                f"parallel files have different line counts: {src_path} has {n_src} lines, "
+                f"{tgt_path} has {n_tgt}; line i of one must translate line i of the other"
+            )
         yield one_line(src), one_line(tgt)
-    rest = sum(1 for _ in tgt_lines)
-    if rest:
-        raise _count_mismatch(src_path, count, tgt_path, count + rest)
-
-
-def _count_mismatch(src_path: Path, n_src: int, tgt_path: Path, n_tgt: int) -> SourceError:
-    return SourceError(
-        f"parallel files have different line counts: {src_path} has {n_src} lines, "
-        f"{tgt_path} has {n_tgt}; line i of one must translate line i of the other"
-    )
 
 
 def read_tsv(path: Path) -> Iterator[Pair]:
@@ -174,10 +153,6 @@ def read_tsv(path: Path) -> Iterator[Pair]:
                 f"found {len(fields)}"
             )
         yield one_line(fields[0]), one_line(fields[1])
-
-
-def _jsonl_keys(cfg: JsonlSource, data: DataConfig) -> tuple[str, str]:
-    return cfg.src_key or data.src_lang, cfg.tgt_key or data.tgt_lang
 
 
 def read_jsonl(path: Path, keys: tuple[str, str]) -> Iterator[Pair]:
@@ -207,14 +182,11 @@ def pair_from_record(record: Any, keys: tuple[str, str]) -> Pair:
             f"no key {missing[0]!r} (keys present: {', '.join(map(str, record)) or 'none'}); "
             "set data.source.*.src_key/tgt_key or data.src_lang/tgt_lang"
         )
-    values = [record[key] for key in keys]
-    for key, value in zip(keys, values, strict=True):
+    src, tgt = (record[key] for key in keys)
+    for key, value in zip(keys, (src, tgt), strict=True):
         if not isinstance(value, str):
             raise SourceError(f"value of {key!r} is {type(value).__name__}, not a string")
-    return one_line(values[0]), one_line(values[1])
-
-
-# ----------------------------------------------------------------------- Hugging Face datasets
+    return one_line(src), one_line(tgt)
 
 
 def read_hf(cfg: HfSource, split: str, src_lang: str, tgt_lang: str) -> Iterator[Pair]:
@@ -241,20 +213,16 @@ def load_hf_split(cfg: HfSource, hf_split: str) -> Any:
     """`datasets.load_from_disk` for a saved folder, else `datasets.load_dataset`."""
     import datasets
 
-    where = f"Hugging Face dataset {cfg.name!r}" + (
-        f" (config {cfg.config!r})" if cfg.config else ""
-    )
+    where = f"Hugging Face dataset {cfg.name!r}"
+    where += f" (config {cfg.config!r})" if cfg.config else ""
     try:
         local = Path(cfg.name)
-        if _is_saved_dataset(local):  # data_files name hub files; a saved folder has none
+        markers = ("dataset_dict.json", "state.json")  # what save_to_disk writes
+        if local.is_dir() and any((local / m).exists() for m in markers):
             loaded = datasets.load_from_disk(str(local))
             return loaded[hf_split] if isinstance(loaded, datasets.DatasetDict) else loaded
         return datasets.load_dataset(
-            cfg.name,
-            cfg.config,
-            split=hf_split,
-            revision=cfg.revision,
-            data_files=cfg.data_files,
+            cfg.name, cfg.config, split=hf_split, revision=cfg.revision, data_files=cfg.data_files
         )
     except ConnectionError as exc:
         raise SourceError(
@@ -267,12 +235,6 @@ def load_hf_split(cfg: HfSource, hf_split: str) -> Any:
         raise SourceError(f"{where} has no split {hf_split!r}; set data.source.hf.splits") from None
     except (ValueError, FileNotFoundError) as exc:
         raise SourceError(f"{where}, split {hf_split!r}: {_first_line(exc)}") from None
-
-
-def _is_saved_dataset(path: Path) -> bool:
-    return path.is_dir() and any(
-        (path / marker).exists() for marker in ("dataset_dict.json", "state.json")
-    )
 
 
 def _first_line(exc: BaseException) -> str:

@@ -1,15 +1,9 @@
 """SentencePiece subword tokenization: training, loading, encoding and decoding.
 
-The special ids are fixed across the project and defined here only:
-
-    PAD_ID = 0   <pad>   padding (never a real token)
-    UNK_ID = 1   <unk>
-    BOS_ID = 2   <s>     first decoder input
-    EOS_ID = 3   </s>    end of sentence
-
-Training reads text files and samples at most `input_sentence_size` sentences (SentencePiece's
-own reservoir sampling), so memory stays bounded however large the corpus is. A trained model
-is kept as bytes too, so a checkpoint can carry its tokenizer.
+The special ids below are fixed across the project and defined here only. Training samples at
+most `input_sentence_size` sentences (SentencePiece's own reservoir sampling), so memory stays
+bounded however large the corpus is. A trained model is kept as bytes too, so a checkpoint can
+carry its tokenizer.
 """
 
 from __future__ import annotations
@@ -23,7 +17,7 @@ import sentencepiece as spm
 
 from nmtkit.errors import UserError
 
-PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3
+PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3  # PAD is never a real token; BOS starts decoding
 PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<s>", "</s>"
 SPECIAL_PIECES = {PAD_ID: PAD, UNK_ID: UNK, BOS_ID: BOS, EOS_ID: EOS}
 
@@ -32,10 +26,9 @@ def default_threads(threads: int = 0) -> int:
     """`threads`, or every core this process may use when 0."""
     if threads > 0:
         return threads
-    try:
+    if hasattr(os, "sched_getaffinity"):  # Linux
         return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+    return os.cpu_count() or 1
 
 
 def train_sentencepiece(
@@ -126,6 +119,3 @@ class Tokenizer:
     def decode(self, ids: Sequence[int]) -> str:
         """Detokenized text of one id sequence; special ids are dropped."""
         return self.sp.decode([int(i) for i in ids if i not in SPECIAL_PIECES])
-
-    def pieces(self, line: str) -> list[str]:
-        return self.sp.encode(line, out_type=str)

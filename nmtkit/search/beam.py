@@ -1,34 +1,22 @@
 """Batched beam search over (sentences x beams), using only the search interface.
 
 All active sentences advance together: the decoder runs on A*K rows (A active sentences, K
-beams each) per step, and a sentence leaves the computation as soon as it is done, so the batch
-shrinks as the search goes on.
-
-State, per step t (0-based; each hypothesis has t tokens after BOS):
-
-    alive    list[int], A        original batch index of each active sentence
-    enc      encoder output      A rows, one per active sentence: the decoder reads it once
-                                 for the K beams of the sentence (its rows a*K .. a*K+K-1)
-    state    decoder state       A*K rows, beam k of sentence a at row a*K + k
-    cum      [A, K] fp32         summed log-probabilities of each live beam (-inf: no beam)
-    history  [A*K, t] long       tokens of each live beam so far
-    prev     [A*K] long          the last token of each beam (BOS at t = 0)
-    attn     [A*K, t, S] fp32    attention rows of each beam (only when asked for)
+beams each) per step, reading one encoder row per sentence for its K beams, and a sentence
+leaves the computation once it is done, so the batch shrinks as the search goes on. `_Beams`
+holds the state between steps.
 
 One step: the decoder scores every next token of every beam; of the K*V extensions of a
-sentence the best 2K are kept. Those among the best K that end in EOS are finished hypotheses
-(scored with the GNMT length penalty); the best K that do not end in EOS are the next beams
-(there are always K: each beam contributes at most one EOS). A sentence is done when it has K
-finished hypotheses or no live beam. At its maximum length only EOS is allowed, so every live
-beam finishes there. With K = 1 this is exactly greedy search.
-
-Scores: `log_prob` is the model's log-probability of the output, EOS included;
-`score = log_prob / lp(len)` with lp(len) = ((5 + len) / 6) ** alpha (Wu et al. 2016), len
-counting the EOS. Hypotheses are ranked by `score`.
+sentence the best 2K are kept. Those among the best K that end in EOS are finished hypotheses;
+the best K that do not end in EOS are the next beams (there are always K: each beam contributes
+at most one EOS). A sentence is done when it has K finished hypotheses or no live beam. At its
+maximum length only EOS is allowed, so every live beam finishes there. With K = 1 this is
+exactly greedy search. Hypotheses are ranked by `score` = `log_prob` / `length_penalty(len)`,
+len counting the EOS (`nmtkit.search.hypothesis`).
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -67,38 +55,33 @@ def beam_search(
         raise ValueError(f"nbest must be between 1 and the beam size {beam_size}, got {nbest}")
     search = as_search_model(model)
     k = beam_size
-    limits = max_lengths(src_lens, max_len_ratio).tolist()
-    lengths = src_lens.tolist()
+    limits, lengths = max_lengths(src_lens, max_len_ratio).tolist(), src_lens.tolist()
     beams = _start(search, src, src_lens, k)
     finished: list[list[Hypothesis]] = [[] for _ in range(src.size(0))]
 
-    t = 0
-    while True:
+    for t in itertools.count():
         at_limit = [limits[i] <= t + 1 for i in beams.alive]
         cands = _extend(search, beams, at_limit, k, attention=attention)
-        _finish_eos(finished, beams, cands, k, src_lengths=lengths, length=t + 1, alpha=alpha)
-        nxt = _next_beams(cands, k)
+        _finish_eos(finished, beams, cands, k, lengths, length_penalty(t + 1, alpha))
+        scores, pos = cands.scores.masked_fill(cands.is_eos, float("-inf")).topk(k, dim=-1)
+        nxt = _Next(scores, cands.beam.gather(1, pos), cands.token.gather(1, pos))  # [A, K]
         no_beam = (~torch.isfinite(nxt.scores[:, 0])).tolist()
-        alive, live = beams.alive, beams.live
-        beams.live = [
-            live[a] and not no_beam[a] and len(finished[alive[a]]) < k for a in range(len(alive))
-        ]
+        per = zip(beams.alive, beams.live, no_beam, strict=True)  # per active sentence
+        beams.live = [was and not gone and len(finished[i]) < k for i, was, gone in per]
         if not any(beams.live):
             break
         _advance(search, beams, nxt, k)
-        t += 1
 
     return [_best(hyps, nbest) for hyps in finished]
 
 
 @dataclass
 class _Beams:
-    """The search state between steps t and t+1 (A active sentences, K beams each; see the
-    module docstring)."""
+    """The search state between steps t and t+1 (t tokens after BOS so far)."""
 
     alive: list[int]  # A: original batch index of each active sentence
     live: list[bool]  # A: False once the sentence is done (it may still ride along, beamless)
-    enc: Any  # encoder output, A rows
+    enc: Any  # encoder output, A rows: one per sentence, read by its K beams
     state: Any  # decoder state, A*K rows: beam k of sentence a at row a*K + k
     cum: Tensor  # [A, K] fp32: summed log-probabilities of each live beam (-inf: no beam)
     history: Tensor  # [A*K, t] long: tokens of each live beam so far
@@ -126,17 +109,15 @@ class _Next(NamedTuple):
 def _start(search: SearchModel, src: Tensor, src_lens: Tensor, k: int) -> _Beams:
     """The state before the first step: one live beam (BOS) per sentence, t = 0."""
     batch, device = src.size(0), src.device
-    enc = search.encode(src, src_lens)  # not repeated per beam: see the module docstring
-    state = search.reorder(
-        search.init_state(enc), torch.arange(batch, device=device).repeat_interleave(k)
-    )
+    enc = search.encode(src, src_lens)
+    rows = torch.arange(batch, device=device).repeat_interleave(k)
     cum = torch.full((batch, k), float("-inf"), device=device)
     cum[:, 0] = 0.0
     return _Beams(
-        alive=list(range(batch)),  # original index of the sentence at each position
-        live=[True] * batch,  # per position of `alive`: False once the sentence is done
+        alive=list(range(batch)),
+        live=[True] * batch,
         enc=enc,
-        state=state,
+        state=search.reorder(search.init_state(enc), rows),
         cum=cum,
         history=torch.zeros((batch * k, 0), dtype=torch.long, device=device),
         prev=torch.full((batch * k,), BOS_ID, dtype=torch.long, device=device),
@@ -169,90 +150,51 @@ def _finish_eos(
     beams: _Beams,
     cands: _Candidates,
     k: int,
-    *,
     src_lengths: list[int],
-    length: int,
-    alpha: float,
+    penalty: float,
 ) -> None:
-    """Finished hypotheses: EOS among the best K extensions of each sentence (their `length`
-    tokens counting the EOS)."""
+    """Record the EOS extensions among the best K of each sentence as finished hypotheses."""
     ends = cands.is_eos[:, :k].nonzero()  # [F, 2] (sentence position, candidate)
-    if ends.numel():
-        _finish(
-            finished,
-            [beams.alive[a] for a in ends[:, 0].tolist()],
-            rows=ends[:, 0] * k + cands.beam[ends[:, 0], ends[:, 1]],
-            scores=cands.scores[ends[:, 0], ends[:, 1]],
-            history=beams.history,
-            attn_history=beams.attn,
-            src_lengths=src_lengths,
-            penalty=length_penalty(length, alpha),
+    if not ends.numel():
+        return
+    rows = ends[:, 0] * k + cands.beam[ends[:, 0], ends[:, 1]]  # [F]: the beams that end
+    scores = cands.scores[ends[:, 0], ends[:, 1]]  # [F]
+    sentences = [beams.alive[a] for a in ends[:, 0].tolist()]
+    tokens, attn = beams.history[rows].tolist(), beams.attn
+    for sentence, row, score, ids in zip(
+        sentences, rows.tolist(), scores.tolist(), tokens, strict=True
+    ):
+        # [t+1, S_i]: one row per output token, EOS included
+        matrix = None if attn is None else attn[row, :, : src_lengths[sentence]].cpu()
+        finished[sentence].append(
+            Hypothesis(tokens=ids, score=score / penalty, log_prob=score, attention=matrix)
         )
 
 
-def _next_beams(cands: _Candidates, k: int) -> _Next:
-    """The next beams: the best K extensions that do not end in EOS."""
-    next_scores, pos = cands.scores.masked_fill(cands.is_eos, float("-inf")).topk(k, dim=-1)
-    return _Next(next_scores, cands.beam.gather(1, pos), cands.token.gather(1, pos))  # [n, K]
-
-
 def _advance(search: SearchModel, beams: _Beams, nxt: _Next, k: int) -> None:
-    """Move `beams` to the next step: the K beams `nxt` of each sentence, done sentences
-    dropped from the batch (or riding along without beams until enough of them are done)."""
-    nxt, rows = _drop_done(search, beams, nxt, k)
-    dead = ~torch.isfinite(nxt.scores)  # no beam: early steps (< K extensions), done
-    next_tok = nxt.token.masked_fill(dead, PAD_ID)  # never EOS: a dead beam is not finished
-    beams.state = search.reorder(beams.state, rows)
-    beams.history = torch.cat([beams.history[rows], next_tok.view(-1, 1)], dim=1)
-    if beams.attn is not None:
-        beams.attn = beams.attn[rows]
-    beams.cum = nxt.scores
-    beams.prev = next_tok.view(-1)
-
-
-def _drop_done(search: SearchModel, beams: _Beams, nxt: _Next, k: int) -> tuple[_Next, Tensor]:
-    """Compact done sentences out of the batch (`beams.alive`, `beams.live`, `beams.enc`) once
-    they are COMPACT_AT of it, else give them no beams (-inf). Returns the next beams of the
-    remaining sentences and the rows [A'*K] of the current state they extend."""
+    """Move `beams` to the next step: the K beams `nxt` of each sentence. Done sentences leave
+    the batch once they are COMPACT_AT of it; until then they ride along without beams."""
     n, live, device = len(beams.alive), beams.live, nxt.scores.device
     next_scores, next_beam, next_tok = nxt
-    if live.count(False) >= COMPACT_AT * n:  # drop done sentences from the computation
+    if live.count(False) >= COMPACT_AT * n:
         keep = [a for a in range(n) if live[a]]
         beams.alive, beams.live = [beams.alive[a] for a in keep], [True] * len(keep)
         kept = torch.tensor(keep, dtype=torch.long, device=device)
         next_scores, next_beam, next_tok = next_scores[kept], next_beam[kept], next_tok[kept]
-        rows = (kept.unsqueeze(1) * k + next_beam).view(-1)
         beams.enc = search.select(beams.enc, kept)
-    else:  # done sentences ride along, without beams, until enough of them are done
-        rows = (torch.arange(n, device=device).unsqueeze(1) * k + next_beam).view(-1)
+    else:
+        kept = torch.arange(n, device=device)
         if not all(live):
             done = torch.tensor([not x for x in live], device=device)
             next_scores = next_scores.masked_fill(done.unsqueeze(1), float("-inf"))
-    return _Next(next_scores, next_beam, next_tok), rows
-
-
-def _finish(
-    finished: list[list[Hypothesis]],
-    sentences: list[int],
-    *,
-    rows: Tensor,
-    scores: Tensor,
-    history: Tensor,
-    attn_history: Tensor | None,
-    src_lengths: list[int],
-    penalty: float,
-) -> None:
-    """Record the beams `rows` [F] (of `sentences`) that chose EOS with total `scores` [F]."""
-    tokens = history[rows].tolist()
-    for sentence, row, score, ids in zip(
-        sentences, rows.tolist(), scores.tolist(), tokens, strict=True
-    ):
-        matrix = None
-        if attn_history is not None:
-            matrix = attn_history[row, :, : src_lengths[sentence]].cpu()  # [t+1, S_i]
-        finished[sentence].append(
-            Hypothesis(tokens=ids, score=score / penalty, log_prob=score, attention=matrix)
-        )
+    rows = (kept.unsqueeze(1) * k + next_beam).view(-1)  # [A'*K]: the beams they extend
+    dead = ~torch.isfinite(next_scores)  # no beam: early steps (< K extensions), done
+    next_tok = next_tok.masked_fill(dead, PAD_ID)  # never EOS: a dead beam is not finished
+    beams.state = search.reorder(beams.state, rows)
+    beams.history = torch.cat([beams.history[rows], next_tok.view(-1, 1)], dim=1)
+    if beams.attn is not None:
+        beams.attn = beams.attn[rows]
+    beams.cum, beams.prev = next_scores, next_tok.view(-1)
 
 
 def _force_eos_at_limit(log_probs: Tensor, at_limit: list[bool], k: int) -> Tensor:

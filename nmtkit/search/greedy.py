@@ -1,9 +1,8 @@
-"""Greedy decoding: at every step the most probable next token, for a whole batch at once.
+"""Greedy decoding over the search interface: the most probable next token, a batch at once.
 
-Uses only the search interface (`nmtkit.search.model`). A sentence stops at EOS or at its
-maximum length (`max_lengths`), where EOS is forced, as beam search does: beam 1 equals greedy.
-All sentences run every step until all are done: greedy steps are cheap, and shrinking the
-batch would need a host sync every step.
+A sentence stops at EOS or at its maximum length (`max_lengths`), where EOS is forced, as beam
+search does: beam 1 equals greedy. All sentences run every step until all are done: greedy
+steps are cheap, and shrinking the batch would need a host sync every step.
 """
 
 from __future__ import annotations

@@ -34,9 +34,4 @@ def length_penalty(length: int, alpha: float) -> float:
 
 def strip_special(ids: list[int]) -> list[int]:
     """Drop everything from the first EOS (or padding) on."""
-    out = []
-    for i in ids:
-        if i in (EOS_ID, PAD_ID):
-            break
-        out.append(i)
-    return out
+    return ids[: next((n for n, i in enumerate(ids) if i in (EOS_ID, PAD_ID)), len(ids))]

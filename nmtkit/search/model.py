@@ -8,11 +8,7 @@
 
 `step` also takes K rows per encoder row (prev and state [B*K], the K rows of sentence b at
 b*K .. b*K+K-1): beam search keeps one encoder row per sentence and repeats only the state.
-
-Greedy and beam search use nothing else, so a stub with hand-made log-probabilities can stand
-in for a network in tests. `SingleModel` forwards to a `Seq2Seq` (its `encode`, the encoder
-output's `select` and the decoder's `init_state` / `step` / `reorder`); `Ensemble` runs several
-models side by side and averages their log-probabilities at every step.
+Search uses nothing else, so a stub with hand-made log-probabilities can stand in for a network.
 """
 
 from __future__ import annotations
@@ -31,18 +27,15 @@ class SearchModel(Protocol):
     """The search interface (see the module docstring)."""
 
     def encode(self, src: Tensor, src_lens: Tensor) -> Any: ...
-
     def select(self, enc: Any, index: Tensor) -> Any: ...
-
     def init_state(self, enc: Any) -> Any: ...
-
     def step(self, prev_ids: Tensor, state: Any, enc: Any) -> StepOutput: ...
-
     def reorder(self, state: Any, index: Tensor) -> Any: ...
 
 
 class SingleModel:
-    """One `Seq2Seq` behind the search interface."""
+    """One `Seq2Seq` behind the search interface: its `encode`, the encoder output's `select`
+    and the decoder's `init_state` / `step` / `reorder`."""
 
     def __init__(self, model: Seq2Seq) -> None:
         self.model = model
@@ -88,10 +81,8 @@ class Ensemble:
     def step(self, prev_ids: Tensor, state: Any, enc: Any) -> StepOutput:
         outs = [m.step(prev_ids, s, e) for m, s, e in zip(self.members, state, enc, strict=True)]
         log_probs = torch.stack([o.log_probs for o in outs]).mean(0)  # [B, V]
-        attns = [o.attention for o in outs]
-        attention = None
-        if all(a is not None for a in attns):
-            attention = torch.stack(attns).mean(0)  # type: ignore[arg-type]
+        attns = [o.attention for o in outs if o.attention is not None]
+        attention = torch.stack(attns).mean(0) if len(attns) == len(outs) else None
         return StepOutput(log_probs, tuple(o.state for o in outs), attention)  # type: ignore[arg-type]
 
     def reorder(self, state: Any, index: Tensor) -> Any:

@@ -1,20 +1,12 @@
 """Training on several processes: `torchrun` detection, the process group, DDP and the launcher.
 
-    with World.from_env(device) as world:    # a world of one unless torchrun started us
-        model = world.wrap(model)             # DistributedDataParallel when world.size > 1
-        part, weight = world.share(indices)   # this rank's part of a global batch
-
 One global batch stream for every world size: every rank runs the same seeded BatchSampler
-over the same memory-mapped shards and takes every `size`-th example (`indices[rank::size]`) of
-each global batch, so 1 process and N processes see the same global batches and the sampler
+over the same shards and takes every `size`-th example of each global batch, so the sampler
 position in a checkpoint is global. Losses are divided by the global batch's target tokens and
-multiplied by `size`; DDP averages gradients, so the update equals one process's.
-
-Only rank 0 logs, validates and writes; everything that changes the course of training (the
-validation value, the stop decision, a signal on any rank) is shared by a collective, so all
-ranks take the same branch. The launcher (`nmtkit train --nproc N`, `launch`) is torch's
-elastic agent, as `torchrun --standalone`: if one rank dies, the others are stopped and the job
-exits with an error; SIGINT/SIGTERM reach every rank, rank 0 saves `last.pt`, and all exit.
+multiplied by `size`; DDP averages gradients, so the update equals one process's. Only rank 0
+logs, validates and writes; whatever changes the course of training (validation value, stop
+decision, a signal on any rank) is shared by a collective, so all ranks take the same branch.
+A world of one (no torchrun) has no process group and every collective is a no-op.
 """
 
 from __future__ import annotations
@@ -26,7 +18,6 @@ import os
 import signal
 import sys
 import uuid
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -52,37 +43,30 @@ def launched_by_torchrun() -> bool:
 
 
 class World:
-    """This process's place among the training processes (rank, size) and their collectives.
+    """This process's place among the training processes (rank, size) and their collectives."""
 
-    A world of one (no torchrun) has no process group and every collective is a no-op.
-    """
-
-    def __init__(self, rank: int = 0, local_rank: int = 0, size: int = 1) -> None:
+    def __init__(
+        self, rank: int = 0, local_rank: int = 0, size: int = 1, device: torch.device | None = None
+    ) -> None:
         self.rank, self.local_rank, self.size = rank, local_rank, size
-        self.device = torch.device("cpu")
+        self.device = device or torch.device("cpu")
 
     @property
     def is_main(self) -> bool:
         return self.rank == 0
-
-    # ------------------------------------------------------------------------- setup/teardown
 
     @classmethod
     def from_env(cls, device: torch.device) -> World:
         """The world torchrun describes in the environment, or a world of one; the device is
         the rank's own GPU (`cuda:LOCAL_RANK`) on CUDA."""
         if not launched_by_torchrun():
-            world = cls()
-            world.device = device
-            return world
+            return cls(device=device)
         env = {name: os.environ[name] for name in ("RANK", "LOCAL_RANK", "WORLD_SIZE")}
         try:
-            rank, local_rank, size = (int(env[k]) for k in ("RANK", "LOCAL_RANK", "WORLD_SIZE"))
+            rank, local_rank, size = (int(value) for value in env.values())
         except ValueError:
             raise UserError(f"the torchrun environment is not valid: {env}") from None
-        world = cls(rank, local_rank, size)
-        world.device = _rank_device(device, local_rank)
-        return world
+        return cls(rank, local_rank, size, _rank_device(device, local_rank))
 
     def __enter__(self) -> World:
         if self.size == 1 or torch.distributed.is_initialized():
@@ -97,9 +81,7 @@ class World:
         )
         return self
 
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
         if self.size > 1 and torch.distributed.is_initialized():
             if kind is None:  # after an error the others may never arrive: leave at once
                 with contextlib.suppress(RuntimeError):
@@ -110,8 +92,8 @@ class World:
         """Give ranks other than 0 their own random streams (dropout), a function of the seed,
         the rank and `more`; rank 0's is left alone, so one process trains exactly as before."""
         if self.rank:
-            entropy = [seed, self.rank, *more]
-            torch.manual_seed(int(np.random.SeedSequence(entropy).generate_state(1)[0]))
+            entropy = np.random.SeedSequence([seed, self.rank, *more])
+            torch.manual_seed(int(entropy.generate_state(1)[0]))
 
     def wrap(self, model: nn.Module) -> nn.Module:
         """`model` wrapped in DistributedDataParallel (which makes every rank start from rank
@@ -121,19 +103,13 @@ class World:
         ids = [self.device.index] if self.device.type == "cuda" else None
         return nn.parallel.DistributedDataParallel(model, device_ids=ids)
 
-    # ----------------------------------------------------------------------------- the data
-
     def share(self, indices: np.ndarray) -> tuple[np.ndarray, float]:
         """This rank's examples of a global batch and the weight of its loss. Every `size`-th
         example, so that ranks get similar lengths; a rank left without examples (a batch
         smaller than the world) computes the first one with weight 0, as DDP needs every rank
         to run the backward pass."""
         part = indices[self.rank :: self.size]
-        if len(part):
-            return part, 1.0
-        return indices[:1], 0.0
-
-    # -------------------------------------------------------------------------- collectives
+        return (part, 1.0) if len(part) else (indices[:1], 0.0)
 
     def barrier(self) -> None:
         if self.size > 1:
@@ -158,7 +134,8 @@ class World:
         if self.size == 1:
             return value
         box = [value]
-        torch.distributed.broadcast_object_list(box, src=0, device=self._object_device())
+        device = self.device if self.device.type == "cuda" else None
+        torch.distributed.broadcast_object_list(box, src=0, device=device)
         return box[0]
 
     def gather(self, value: Any) -> list[Any]:
@@ -173,9 +150,6 @@ class World:
         """Refuse to train if this rank's `value` differs from rank 0's (say how in `what`)."""
         if self.size > 1 and self.broadcast(value) != value:
             raise UserError(f"rank {self.rank} {what}")
-
-    def _object_device(self) -> torch.device | None:
-        return self.device if self.device.type == "cuda" else None
 
 
 def _rank_device(device: torch.device, local_rank: int) -> torch.device:
@@ -193,9 +167,6 @@ def _rank_device(device: torch.device, local_rank: int) -> torch.device:
             "set train.device to cuda or cpu"
         )
     return device
-
-
-# --------------------------------------------------------------------------------- launcher
 
 
 def launch(nproc: int, train_args: list[str], recipe: Recipe) -> int:
@@ -239,13 +210,12 @@ def launch(nproc: int, train_args: list[str], recipe: Recipe) -> int:
         elastic_launch(config, sys.executable)("-m", "nmtkit", "train", *train_args)
     except ChildFailedError as exc:
         rank, failure = exc.get_first_failure()
-        if failure.exitcode < 0:  # killed by a signal
-            how = f"was killed by {signal.Signals(-failure.exitcode).name}"
-        else:
-            how = f"exited with code {failure.exitcode}"
-        if failure.exitcode != UserError.exit_code:  # a user error has said its piece
+        code, how = failure.exitcode, f"exited with code {failure.exitcode}"
+        if code < 0:  # killed by a signal
+            how = f"was killed by {signal.Signals(-code).name}"
+        if code != UserError.exit_code:  # a user error has said its piece
             print(f"error: training rank {rank} {how}; the others were stopped", file=sys.stderr)
-        return failure.exitcode if failure.exitcode > 0 else 1
+        return code if code > 0 else 1
     except SignalException as exc:
         return 128 + int(exc.sigval)
     return 0

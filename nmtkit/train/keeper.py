@@ -1,7 +1,4 @@
-"""Which checkpoint files a training run keeps: last.pt, best.pt and the best N step files.
-
-The checkpoint format itself is `nmtkit.checkpoint`'s; this is the run's keeping policy.
-"""
+"""Which checkpoint files a training run keeps (the format is `nmtkit.checkpoint`'s)."""
 
 from __future__ import annotations
 
@@ -22,9 +19,7 @@ class CheckpointKeeper:
     """
 
     def __init__(self, folder: Path, *, keep: int, higher_is_better: bool) -> None:
-        self.folder = Path(folder)
-        self.keep = keep
-        self.higher_is_better = higher_is_better
+        self.folder, self.keep, self.higher_is_better = Path(folder), keep, higher_is_better
 
     @property
     def last(self) -> Path:

@@ -1,29 +1,19 @@
 """`nmtkit train`: train(recipe), read top to bottom: setup, resume, loop, validate, stop.
 
-    result = train(recipe)                 # continues from RUN_DIR/checkpoints/last.pt if present
-    result = train(recipe, restart=True)   # starts over
-
 One update = `accum_steps` batches; `step` counts updates. Every `valid_every` updates the model
-is validated (loss, perplexity, greedy BLEU/chrF), `last.pt` is written, `best.pt` follows the
-best value of `early_stopping.metric`, and the best `keep_checkpoints` are kept as
-`step-NNNNNNN.pt`. Training stops at `max_steps`, `max_epochs`, `max_time` (wall clock summed
-over resumes), when early stopping runs out of patience, on SIGINT/SIGTERM (after saving
-`last.pt`), or when the loss is not finite several updates in a row (nothing is saved then).
-On the CPU, an interrupted and resumed run ends with exactly the parameters and metrics log of
-an uninterrupted one, also after SIGKILL at any moment (tests/train/test_interruption.py): a
-resumed run removes unfinished temporary files, redoes the links of its last.pt and drops log
-records written after it (`train.run`: setup, save, resume). While training, the run
-directory is locked (`RUN_DIR/.lock`): a second `nmtkit train` on the same run is refused.
-
-Under torchrun (train/distributed.py) every rank runs this same loop on its share of each
-global batch; rank 0 alone validates, logs and writes, and the collectives below (`world.*`)
-keep the ranks on one course. A world of one has no collectives: the loop is then exactly the
-single-process one.
+is validated, `last.pt` is written, `best.pt` follows the best `early_stopping.metric`, and the
+best `keep_checkpoints` are kept as `step-NNNNNNN.pt`. Training stops at `max_steps`,
+`max_epochs`, `max_time` (wall clock summed over resumes), when early stopping runs out of
+patience, on SIGINT/SIGTERM (after saving `last.pt`), or when the loss is not finite
+MAX_BAD_LOSSES updates in a row (nothing is saved then). The run directory is locked while
+training (`RUN_DIR/.lock`). Under torchrun every rank runs this loop on its share of each
+global batch (`train.distributed`); in a world of one it is exactly the single-process loop.
 """
 
 from __future__ import annotations
 
 import contextlib
+import signal
 import time
 from dataclasses import dataclass
 
@@ -38,12 +28,13 @@ from nmtkit.paths import run_lock
 from nmtkit.recipe import Recipe
 from nmtkit.train.distributed import World, no_sync
 from nmtkit.train.loss import projected_loss
-from nmtkit.train.optim import HIGHER_IS_BETTER
+from nmtkit.train.optim import HIGHER_IS_BETTER, improves
 from nmtkit.train.progress import LossWindow, TrainProgress
 from nmtkit.train.run import TrainingRun, fmt_value, save, setup, start
-from nmtkit.train.signals import StopSignals, signal_name
+from nmtkit.train.signals import StopSignals
 
 MAX_BAD_LOSSES = 5  # consecutive non-finite losses that stop training
+DIGITS = {"loss": 5, "ppl": 3, "bleu": 2, "chrf": 2}  # decimals of the "valid" log record
 
 
 @dataclass
@@ -61,16 +52,15 @@ def train(recipe: Recipe, *, restart: bool = False) -> TrainResult:
     device = pick_device(recipe.train.device, setting="train.device")
     with World.from_env(device) as world:
         console.set_rank(world.rank)
-        if not world.is_main:  # rank 0 holds the lock for all
-            return _train(recipe, restart=restart, world=world)
-        with run_lock(recipe.run_path, "train"):
+        lock = run_lock(recipe.run_path, "train") if world.is_main else contextlib.nullcontext()
+        with lock:  # rank 0 holds the lock for all
             return _train(recipe, restart=restart, world=world)
 
 
 def _train(recipe: Recipe, *, restart: bool, world: World) -> TrainResult:
     run = setup(recipe, world)
     start(run, restart=restart)
-    cfg = recipe.train
+    cfg, s = recipe.train, run.state
     ranks = f" x {world.size} processes" if world.size > 1 else ""
     console.info(
         f"training {sum(p.numel() for p in run.model.parameters()):,} parameters on "
@@ -83,27 +73,23 @@ def _train(recipe: Recipe, *, restart: bool, world: World) -> TrainResult:
             reason, stopped_by = _loop(run, signals, bar)
         if stopped_by:
             save(run)
-            name = signal_name(stopped_by)
+            reason = f"stopped by {signal.Signals(stopped_by).name}"
             console.info(
-                f"stopped by {name} at step {run.state.step}; saved last.pt; "
-                "run the same command to continue"
+                f"{reason} at step {s.step}; saved last.pt; run the same command to continue"
             )
-            reason = f"stopped by {name}"
         else:
-            if run.state.last_valid_step != run.state.step:  # end on a validated, saved model
+            if s.last_valid_step != s.step:  # end on a validated, saved model
                 _validate(run)
             console.info(
-                f"stopped at step {run.state.step}: {reason}; best "
-                f"{cfg.early_stopping.metric} {fmt_value(run.state.best_value)} at step "
-                f"{run.state.best_step} ({run.paths.checkpoints / 'best.pt'})"
+                f"stopped at step {s.step}: {reason}; best {cfg.early_stopping.metric} "
+                f"{fmt_value(s.best_value)} at step {s.best_step} "
+                f"({run.paths.checkpoints / 'best.pt'})"
             )
-    s = run.state
     return TrainResult(s.step, reason, s.best_value, s.best_step, s.elapsed, stopped_by)
 
 
 def _loop(run: TrainingRun, signals: StopSignals, bar: TrainProgress) -> tuple[str, int | None]:
-    """Updates until a stop criterion holds or a signal arrives (on any rank); returns the
-    stop reason and the signal."""
+    """Updates until a stop criterion holds or a signal arrives on any rank: (reason, signal)."""
     cfg, state, world = run.recipe.train, run.state, run.world
     batches = iter(run.sampler)
     started = time.perf_counter() - state.elapsed
@@ -133,27 +119,11 @@ def _loop(run: TrainingRun, signals: StopSignals, bar: TrainProgress) -> tuple[s
             continue
         bad_losses = 0
         state.step += 1
-        elapsed = time.perf_counter() - started
-        run.window.add(sums[0], sums[1], tokens)
-        bar.update(
-            step=state.step,
-            epoch=run.sampler.epoch,
-            lr=lr,
-            loss=sums[0],
-            nll=sums[1],
-            tokens=tokens,
-            elapsed=elapsed,
-        )
+        elapsed, epoch = time.perf_counter() - started, run.sampler.epoch
+        run.window.add(*sums, tokens)
+        bar.update(state.step, epoch, lr, elapsed, *sums, tokens)
         if state.step % cfg.log_every == 0 and world.is_main:
-            run.log.write(
-                run.window.record(
-                    step=state.step,
-                    epoch=run.sampler.epoch,
-                    lr=lr,
-                    elapsed=elapsed,
-                    nan_skipped=state.nan_skipped,
-                )
-            )
+            run.log.write(run.window.record(state.step, epoch, lr, elapsed, state.nan_skipped))
             run.window = LossWindow()
         if state.step % cfg.valid_every == 0:
             state.elapsed = elapsed
@@ -170,8 +140,7 @@ def _update(
     cfg = run.recipe.train
     # DDP averages gradients over the ranks: per rank, divide by the tokens per rank.
     per_rank = tokens / run.world.size
-    loss_sum = torch.zeros((), device=run.device)
-    nll_sum = torch.zeros((), device=run.device)
+    loss_sum, nll_sum = torch.zeros((), device=run.device), torch.zeros((), device=run.device)
     for i, (batch, weight) in enumerate(micro):
         if run.device.type == "cuda":  # page-locked host memory makes the copy asynchronous
             batch = batch.pin_memory()
@@ -203,14 +172,11 @@ def _update(
 
 
 def _validate(run: TrainingRun) -> None:
-    """Validate (rank 0); update best, patience and the plateau schedule (every rank); save;
-    log."""
+    """Validate (rank 0); update best, patience and the plateau schedule (every rank); save, log."""
     state, stopping, world = run.state, run.recipe.train.early_stopping, run.world
     result = run.validator.run(run.model, run.amp) if world.is_main else None
     value = world.broadcast(result.metric(stopping.metric) if result else None)
-    improved = state.best_value is None or (
-        value > state.best_value if HIGHER_IS_BETTER[stopping.metric] else value < state.best_value
-    )
+    improved = improves(value, state.best_value, HIGHER_IS_BETTER[stopping.metric])
     if improved:
         state.best_value, state.best_step, state.bad_validations = value, state.step, 0
     else:
@@ -222,19 +188,9 @@ def _validate(run: TrainingRun) -> None:
         return
     # The record goes first: if the process dies before the checkpoint is whole, the resumed
     # run drops it with the other records after its checkpoint and writes it again.
-    run.log.write(
-        {
-            "kind": "valid",
-            "step": state.step,
-            "loss": round(result.loss, 5),
-            "ppl": round(result.ppl, 3),
-            "bleu": round(result.bleu, 2),
-            "chrf": round(result.chrf, 2),
-            "best": state.best_value,
-            "best_step": state.best_step,
-            "samples": result.samples,
-        }
-    )
+    record = {key: round(getattr(result, key), digits) for key, digits in DIGITS.items()}
+    record.update(best=state.best_value, best_step=state.best_step, samples=result.samples)
+    run.log.write({"kind": "valid", "step": state.step, **record})
     save(run, value=value, best=improved)
     mark = "[green]new best[/]" if improved else f"no improvement ({state.bad_validations})"
     console.info(
@@ -253,9 +209,7 @@ def _stop_reason(run: TrainingRun) -> str:
         return f"max_epochs={cfg.max_epochs} reached"
     if cfg.max_time is not None and state.elapsed >= cfg.max_time:
         return f"max_time={cfg.max_time:g}s reached"
-    patience = cfg.early_stopping.patience
-    if patience is not None and state.bad_validations >= patience:
-        return (
-            f"early stopping: {cfg.early_stopping.metric} did not improve in {patience} validations"
-        )
+    stop = cfg.early_stopping
+    if stop.patience is not None and state.bad_validations >= stop.patience:
+        return f"early stopping: {stop.metric} did not improve in {stop.patience} validations"
     return ""

@@ -1,13 +1,11 @@
 """Label-smoothed cross entropy over the real (non-pad) target tokens.
 
-With smoothing ε over V classes, the target distribution puts 1 - ε on the reference token and
-ε / V on every class (Szegedy et al. 2016; the same definition as
-`torch.nn.functional.cross_entropy(label_smoothing=ε)`):
+With smoothing ε over V classes the target distribution puts 1 - ε on the reference token and
+ε / V on every class (Szegedy et al. 2016; as `F.cross_entropy(label_smoothing=ε)`):
 
     loss = (1 - ε) * nll + ε * mean_v(-log p_v)
 
-Both the smoothed loss (what is optimised) and the plain negative log-likelihood (what
-perplexity reports) come from one log-softmax.
+The smoothed loss (optimised) and the plain NLL (for perplexity) come from one log-softmax.
 """
 
 from __future__ import annotations
@@ -61,8 +59,7 @@ def projected_loss(
     whose gradients equal the unfused ones (tested). Matrix products run in the autocast
     dtype when autocast is on; log-sum-exp and the softmax gradient are always fp32.
     """
-    x = output.pre(hidden)
-    proj = output.proj
+    x, proj = output.pre(hidden), output.proj
     rows = chunk_rows or chunk_rows_for(proj.out_features, x.device)
     loss, nll = _ProjectedLoss.apply(
         x, proj.weight, proj.bias, target, smoothing, rows, torch.is_grad_enabled()
@@ -105,11 +102,9 @@ class _ProjectedLoss(torch.autograd.Function):
         with_grad: bool,
     ) -> tuple[Tensor, Tensor]:
         device = x.device.type
-        mm_dtype = (
-            torch.get_autocast_dtype(device)
-            if torch.is_autocast_enabled(device)
-            else torch.promote_types(x.dtype, weight.dtype)
-        )
+        mm_dtype = torch.promote_types(x.dtype, weight.dtype)
+        if torch.is_autocast_enabled(device):
+            mm_dtype = torch.get_autocast_dtype(device)
         need_grad = with_grad and any(ctx.needs_input_grad[:3])
         w = weight.to(mm_dtype)
         b = None if bias is None else bias.to(mm_dtype)
@@ -152,11 +147,7 @@ class _ProjectedLoss(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, scale: Tensor, _nll: Tensor) -> tuple[Tensor | None, ...]:
-        grad_x, grad_w, grad_b = ctx.saved_tensors
-        x_dtype, w_dtype, b_dtype = ctx.dtypes
-        out_x = (grad_x * scale).to(x_dtype) if ctx.needs_input_grad[0] else None
-        out_w = (grad_w * scale).to(w_dtype) if ctx.needs_input_grad[1] else None
-        out_b = None
-        if b_dtype is not None and ctx.needs_input_grad[2]:
-            out_b = (grad_b * scale).to(b_dtype)
-        return out_x, out_w, out_b, None, None, None, None
+        # needs_input_grad[:3] (x, weight, bias; False for no bias) implies the grads were made
+        grads = zip(ctx.saved_tensors, ctx.dtypes, ctx.needs_input_grad[:3], strict=True)
+        out = [(grad * scale).to(dtype) if need else None for grad, dtype, need in grads]
+        return (*out, None, None, None, None)

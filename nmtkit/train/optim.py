@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import torch
+from torch import nn
 
 from nmtkit.recipe import TrainConfig
 
@@ -26,10 +27,11 @@ PLATEAU_PATIENCE = 2
 PLATEAU_FACTOR = 0.5
 
 
-def build_optimizer(
-    params: Iterable[torch.nn.Parameter], cfg: TrainConfig
-) -> torch.optim.Optimizer:
-    params = list(params)
+def improves(value: float, best: float | None, higher_is_better: bool) -> bool:
+    return best is None or (value > best if higher_is_better else value < best)
+
+
+def build_optimizer(params: Iterable[nn.Parameter], cfg: TrainConfig) -> torch.optim.Optimizer:
     if cfg.optimizer == "adam":
         return torch.optim.Adam(params, lr=cfg.lr)
     if cfg.optimizer == "adamw":
@@ -41,14 +43,10 @@ class Schedule:
     """Sets the optimizer's learning rate before every update."""
 
     def __init__(self, optimizer: torch.optim.Optimizer, cfg: TrainConfig) -> None:
-        self.optimizer = optimizer
-        self.kind = cfg.schedule
-        self.warmup = cfg.warmup_steps
-        self.base_lr = cfg.lr
-        self.higher_is_better = HIGHER_IS_BETTER[cfg.early_stopping.metric]
-        self.scale = 1.0
+        self.optimizer, self.kind, self.warmup = optimizer, cfg.schedule, cfg.warmup_steps
+        self.base_lr, self.higher_is_better = cfg.lr, HIGHER_IS_BETTER[cfg.early_stopping.metric]
+        self.scale, self.bad_validations = 1.0, 0
         self.best: float | None = None
-        self.bad_validations = 0
 
     def factor(self, step: int) -> float:
         step = max(step, 1)
@@ -69,10 +67,7 @@ class Schedule:
         """Feed a validation result (only the plateau schedule reacts)."""
         if self.kind != "plateau":
             return
-        improved = self.best is None or (
-            metric > self.best if self.higher_is_better else metric < self.best
-        )
-        if improved:
+        if improves(metric, self.best, self.higher_is_better):
             self.best, self.bad_validations = metric, 0
             return
         self.bad_validations += 1

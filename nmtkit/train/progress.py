@@ -1,7 +1,5 @@
-"""What training shows and records: the live progress bar and `logs/metrics.jsonl`.
-
-Loss sums stay on the device between log intervals (`LossWindow`), so logging costs one host
-sync per `log_every` updates, not one per update.
+"""What training shows and records: the live progress bar and `logs/metrics.jsonl`. Loss sums
+stay on the device between log intervals (`LossWindow`): one host sync per `log_every` updates.
 """
 
 from __future__ import annotations
@@ -13,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn
+from rich.progress import Progress, SpinnerColumn, TextColumn
+from torch import Tensor
 
 from nmtkit import console
 from nmtkit.paths import atomic_write_text, write_error
@@ -31,9 +30,7 @@ class LossWindow:
         self.started = time.perf_counter()
 
     def add(self, loss: torch.Tensor, nll: torch.Tensor, tokens: int) -> None:
-        self.loss = self.loss + loss
-        self.nll = self.nll + nll
-        self.tokens += tokens
+        self.loss, self.nll, self.tokens = self.loss + loss, self.nll + nll, self.tokens + tokens
 
     def state_dict(self) -> dict[str, Any]:
         """The partial window, so a resumed run logs exactly what an uninterrupted one would."""
@@ -43,7 +40,7 @@ class LossWindow:
         self.loss, self.nll, self.tokens = state["loss"], state["nll"], state["tokens"]
 
     def record(
-        self, *, step: int, epoch: int, lr: float, elapsed: float, nan_skipped: int
+        self, step: int, epoch: int, lr: float, elapsed: float, nan_skipped: int
     ) -> dict[str, Any]:
         """The log record of this window (one host sync)."""
         tokens = max(self.tokens, 1)
@@ -105,47 +102,35 @@ class TrainProgress:
         self, max_steps: int | None, max_time: float | None, *, enabled: bool = True
     ) -> None:
         self.max_steps, self.max_time, self.enabled = max_steps, max_time, enabled
+        text = TextColumn("{task.fields[text]}")
         self.progress = Progress(
-            SpinnerColumn(),
-            TextColumn("{task.fields[text]}"),
-            console=console.err_console,
-            disable=not enabled,
+            SpinnerColumn(), text, console=console.err_console, disable=not enabled
         )
-        self.task: TaskID | None = None
+        self.task = self.progress.add_task("train", total=max_steps, text="train: starting")
         self.window = LossWindow()
 
     def __enter__(self) -> TrainProgress:
         self.progress.__enter__()
-        self.task = self.progress.add_task("train", total=self.max_steps, text="train: starting")
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.progress.__exit__(None, None, None)
 
     def update(
-        self,
-        *,
-        step: int,
-        epoch: int,
-        lr: float,
-        loss: torch.Tensor,
-        nll: torch.Tensor,
-        tokens: int,
-        elapsed: float,
+        self, step: int, epoch: int, lr: float, secs: float, loss: Tensor, nll: Tensor, tokens: int
     ) -> None:
         if not self.enabled:
             return
         self.window.add(loss, nll, tokens)
         if step % BAR_EVERY and step != self.max_steps:
             return
-        r = self.window.record(step=step, epoch=epoch, lr=lr, elapsed=elapsed, nan_skipped=0)
+        r = self.window.record(step, epoch, lr, secs, nan_skipped=0)
         self.window = LossWindow()
         of = f"/{self.max_steps:,}" if self.max_steps else ""
         text = (
             f"step {step:,}{of} ep {epoch} loss {r['loss']:.3f} ppl {r['ppl']:.1f} "
-            f"{r['tok_per_s']:,} tok/s lr {lr:.1e} {_clock(elapsed)}{self._left(step, elapsed)}"
+            f"{r['tok_per_s']:,} tok/s lr {lr:.1e} {_clock(secs)}{self._left(step, secs)}"
         )
-        assert self.task is not None
         self.progress.update(self.task, completed=step, text=text)
 
     def _left(self, step: int, elapsed: float) -> str:

@@ -1,19 +1,15 @@
-"""One training run's live objects, and how they are saved to and restored from a checkpoint.
-
-    run = setup(recipe, world)      # data checked, model, optimizer, sampler, validator, log
-    start(run, restart=False)       # tidy the run directory; resume from last.pt if there is one
-    save(run, value=bleu, best=True)
-
-The checkpoint's format and its "can this run resume from it" checks are `nmtkit.checkpoint`'s;
-which files are kept is `train.keeper`'s. A resumed run restores the model, optimizer,
-schedule, gradient scaler, sampler position, log window, counters and every rank's random
-state, so on the CPU it ends exactly as an uninterrupted run (tests/train/test_interruption.py).
+"""One training run's live objects (`setup`), and how they are saved (`save`) and restored
+(`start`, `resume`): model, optimizer, schedule, gradient scaler, sampler position, log window,
+counters and every rank's random state, so that on the CPU a resumed run ends exactly as an
+uninterrupted one, also after SIGKILL at any moment (tests/train/test_interruption.py). The
+checkpoint format and the "can this run resume from it" checks are `nmtkit.checkpoint`'s.
 """
 
 from __future__ import annotations
 
 import contextlib
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -69,17 +65,17 @@ class TrainingRun:
 
 def setup(recipe: Recipe, world: World) -> TrainingRun:
     """Build every part of the run from the recipe and its (checked) prepared data."""
-    cfg = recipe.train
-    paths = recipe.paths
+    cfg, paths, device = recipe.train, recipe.paths, world.device
     data = PreparedData.for_recipe(recipe)
-    device = world.device
     torch.manual_seed(cfg.seed)
     tok = data.manifest.tokenizer
     model = build_model(recipe.model, tok.src_vocab_size, tok.tgt_vocab_size).to(device)
     world.seed(cfg.seed)  # ranks > 0 draw their own dropout masks
     optimizer = build_optimizer(model.parameters(), cfg)
-    shards = data.shards("train")
-    amp = autocast_for(device, cfg.precision)
+    src, tgt = shards = data.shards("train")
+    sampler = BatchSampler(src.lengths, tgt.lengths, batch_tokens=cfg.batch_tokens, seed=cfg.seed)
+    higher = HIGHER_IS_BETTER[cfg.early_stopping.metric]
+    keeper = CheckpointKeeper(paths.checkpoints, keep=cfg.keep_checkpoints, higher_is_better=higher)
     return TrainingRun(
         recipe=recipe,
         paths=paths,
@@ -91,18 +87,12 @@ def setup(recipe: Recipe, world: World) -> TrainingRun:
         optimizer=optimizer,
         schedule=Schedule(optimizer, cfg),
         scaler=torch.amp.GradScaler(device.type, enabled=cfg.precision == "fp16"),
-        sampler=BatchSampler(
-            shards[0].lengths, shards[1].lengths, batch_tokens=cfg.batch_tokens, seed=cfg.seed
-        ),
+        sampler=sampler,
         shards=shards,
         validator=Validator(data, recipe, device=device),
-        keeper=CheckpointKeeper(
-            paths.checkpoints,
-            keep=cfg.keep_checkpoints,
-            higher_is_better=HIGHER_IS_BETTER[cfg.early_stopping.metric],
-        ),
+        keeper=keeper,
         log=MetricsLog(paths.logs / "metrics.jsonl"),
-        amp=amp,
+        amp=autocast_for(device, cfg.precision),
     )
 
 
@@ -132,16 +122,14 @@ def start(run: TrainingRun, *, restart: bool) -> None:
 
 
 def save(run: TrainingRun, *, value: float | None = None, best: bool = False) -> None:
-    """Write last.pt (rank 0) with every rank's random state: a collective, so every rank
-    calls it at the same point."""
+    """Write last.pt (rank 0) with every rank's random state: a collective, called by all ranks."""
     rngs = run.world.gather(rng_state())
     if run.world.is_main:
         run.keeper.save(to_checkpoint(run, rngs), step=run.state.step, value=value, best=best)
 
 
 def to_checkpoint(run: TrainingRun, rngs: list[dict[str, Any]]) -> Checkpoint:
-    """The self-contained checkpoint: enough to resume training or to translate raw text.
-    `rngs` holds the random states of the ranks (one in a world of one)."""
+    """The self-contained checkpoint (to resume or to translate raw text); `rngs`: every rank's."""
     manifest = run.data.manifest
     return Checkpoint(
         model=run.model.state_dict(),
@@ -151,7 +139,7 @@ def to_checkpoint(run: TrainingRun, rngs: list[dict[str, Any]]) -> Checkpoint:
         vocab_sizes=(manifest.tokenizer.src_vocab_size, manifest.tokenizer.tgt_vocab_size),
         step=run.state.step,
         training=TrainingState(
-            state=TrainState(**asdict(run.state)),
+            state=replace(run.state),
             optimizer=run.optimizer.state_dict(),
             schedule=run.schedule.state_dict(),
             scaler=run.scaler.state_dict(),
@@ -168,8 +156,7 @@ def resume(run: TrainingRun) -> None:
     checkpoint = Checkpoint.read(path, map_location=run.device)
     tok = run.data.manifest.tokenizer
     training = checkpoint.check_resumable(path, run.recipe, (tok.src_sha256, tok.tgt_sha256))
-    changed = checkpoint.changed_train_settings(run.recipe, ignore=STOP_KEYS)
-    if changed:
+    if changed := checkpoint.changed_train_settings(run.recipe, ignore=STOP_KEYS):
         console.info(
             f"[yellow]note: train settings changed since the checkpoint "
             f"({', '.join(changed)}): the continuation differs from the original run[/]"
@@ -194,7 +181,7 @@ def resume(run: TrainingRun) -> None:
     )
 
 
-def _restore_rng(run: TrainingRun, rngs: list[dict[str, Any]], path: object) -> None:
+def _restore_rng(run: TrainingRun, rngs: list[dict[str, Any]], path: Path) -> None:
     """Each rank continues its own random stream; with another number of ranks, rank 0
     continues rank 0's and the others get new ones, reproducibly."""
     world = run.world

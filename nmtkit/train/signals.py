@@ -8,9 +8,8 @@ from typing import Any
 
 
 class StopSignals:
-    """SIGINT/SIGTERM set `received`, checked between updates; a second SIGINT aborts at once.
-
-    Outside the main thread (where handlers cannot be installed) the default handling stays."""
+    """SIGINT/SIGTERM set `received`, checked between updates, so the loop can save and stop; a
+    second SIGINT aborts at once."""
 
     def __init__(self) -> None:
         self.received: int | None = None
@@ -30,7 +29,3 @@ class StopSignals:
     def __exit__(self, *exc: object) -> None:
         for sig, old in self._old.items():
             signal.signal(sig, old)
-
-
-def signal_name(signum: int) -> str:
-    return signal.Signals(signum).name

@@ -1,10 +1,8 @@
 """Validation during training: loss and perplexity, and BLEU/chrF of greedy translations.
 
-The cleaned source text of the valid split (`RUN_DIR/data/text/valid.<src_lang>`) is
-translated greedily through `nmtkit.Translator` (the model in memory, in the training
-precision), exactly as `nmtkit translate --greedy` would, and scored against the cleaned
-references with `nmtkit.evaluate.scores.score_corpus`, the same code that `nmtkit evaluate`
-uses, on detokenized SentencePiece output.
+The valid sources are translated by `nmtkit.Translator` (the model in memory, in the training
+precision) exactly as `nmtkit translate --greedy` would, and scored against the cleaned
+references by `score_corpus`, the code of `nmtkit evaluate`.
 """
 
 from __future__ import annotations
@@ -42,16 +40,13 @@ class ValidResult:
 
 
 class Validator:
-    """Holds the valid split, its fixed loss batches, sources and references; `run(model)`
-    scores a model."""
+    """The valid split: fixed loss batches, sources and references; `run(model)` scores one."""
 
     def __init__(self, data: PreparedData, recipe: Recipe, *, device: torch.device) -> None:
         self.src, self.tgt = data.shards("valid")
         self.tokenizers = data.tokenizer("src"), data.tokenizer("tgt")
-        self.refs = data.read_text("valid", "tgt")
-        self.sources = data.read_text("valid", "src")
-        self.recipe = recipe
-        self.device = device
+        self.sources, self.refs = data.read_text("valid", "src"), data.read_text("valid", "tgt")
+        self.recipe, self.device = recipe, device
         rng = np.random.default_rng(0)  # fixed batches: validation is the same every time
         self.loss_batches = make_batches(
             self.src.lengths, self.tgt.lengths, batch_tokens=recipe.train.batch_tokens, rng=rng
@@ -70,14 +65,15 @@ class Validator:
         model.eval()
         try:
             nll, tokens = self._nll(model, autocast)
-            hyps = self._translate(model)
+            translator = Translator.from_model(
+                model, self.recipe, self.tokenizers, precision=self.recipe.train.precision
+            )
+            hyps = [result.texts[0] for result in translator.translate(self.sources, self.options)]
         finally:
             model.train(was_training)
         scores = score_corpus(hyps, self.refs)
-        samples = [
-            {"src": self.sources[i], "ref": self.refs[i], "hyp": hyps[i]}
-            for i in range(min(SAMPLES, len(hyps)))
-        ]
+        firsts = zip(self.sources[:SAMPLES], self.refs, hyps, strict=False)
+        samples = [{"src": src, "ref": ref, "hyp": hyp} for src, ref, hyp in firsts]
         loss = nll / max(tokens, 1)
         return ValidResult(loss, math.exp(min(loss, 50.0)), scores.bleu, scores.chrf, samples)
 
@@ -85,22 +81,12 @@ class Validator:
         total = torch.zeros((), dtype=torch.float64, device=self.device)
         tokens = 0
         for indices in self.loss_batches:
-            batch = collate(self.src, self.tgt, indices)
-            tokens += batch.tgt_tokens
-            batch = batch.to(self.device)
-            real = batch.tgt_out != PAD_ID
+            b = collate(self.src, self.tgt, indices)
+            tokens += b.tgt_tokens
+            b = b.to(self.device)
+            real = b.tgt_out != PAD_ID
             with autocast:
-                hidden = model(
-                    batch.src, batch.src_lens, batch.tgt_in, positions=real, project=False
-                )
-                total += projected_loss(
-                    hidden, model.decoder.output, batch.tgt_out[real], 0.0
-                ).nll.double()
+                hidden = model(b.src, b.src_lens, b.tgt_in, positions=real, project=False)
+                sums = projected_loss(hidden, model.decoder.output, b.tgt_out[real], 0.0)
+                total += sums.nll.double()
         return float(total), tokens
-
-    def _translate(self, model: Seq2Seq) -> list[str]:
-        """Greedy translations of the valid sources by the model as it is now."""
-        translator = Translator.from_model(
-            model, self.recipe, self.tokenizers, precision=self.recipe.train.precision
-        )
-        return [result.texts[0] for result in translator.translate(self.sources, self.options)]
