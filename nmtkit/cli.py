@@ -262,6 +262,54 @@ def average(
         info(f"averaged {len(checkpoints)} checkpoints into {output}")
 
 
+@app.command()
+def serve(
+    model: opt.ServeModelsOption,
+    host: opt.HostOption = "127.0.0.1",
+    port: opt.PortOption = 8080,
+    device: opt.DeviceOption = "auto",
+    precision: opt.PrecisionOption = "auto",
+    max_batch_tokens: opt.MaxBatchTokensOption = 6000,
+    max_wait_ms: opt.MaxWaitOption = 5.0,
+    max_lines: opt.MaxLinesOption = 64,
+    max_chars: opt.MaxCharsOption = 2000,
+    max_body_bytes: opt.MaxBodyOption = 1 << 20,
+    max_queue: opt.MaxQueueOption = 256,
+    timeout: opt.TimeoutOption = 60.0,
+    api_key: opt.ApiKeyOption = None,
+    cors_origin: opt.CorsOption = None,
+) -> None:
+    """Serve trained models over HTTP: a JSON API, Prometheus metrics and a page at `/`.
+
+    `POST /v1/translate` with `{"text": ["...", ...], "beam": 5, "nbest": 1, "attention":
+    false}` gives one result per line, in order, identical to `nmtkit translate --format
+    jsonl`. Requests waiting at the same time are translated in one batched search (up to
+    `--max-batch-tokens`, waiting at most `--max-wait-ms`). Binds 127.0.0.1 unless `--host`
+    says otherwise; SIGTERM or Ctrl-C finishes the requests in flight and exits 0.
+
+    Examples:
+
+    - `nmtkit serve -m runs/demo`   (then open http://127.0.0.1:8080/)
+    - `nmtkit serve -m en-de=runs/demo -m runs/other --port 9000 --api-key SECRET`
+    """
+    with user_errors():
+        from nmtkit.serve.app import serve as run_server
+        from nmtkit.serve.schemas import ServeSettings
+
+        settings = ServeSettings(
+            max_lines=max_lines,
+            max_chars=max_chars,
+            max_body_bytes=max_body_bytes,
+            max_batch_tokens=max_batch_tokens,
+            max_wait_ms=max_wait_ms,
+            max_queue=max_queue,
+            timeout_s=timeout,
+            api_key=api_key or None,
+            cors_origins=tuple(cors_origin or ()),
+        )
+        run_server(model, settings, host=host, port=port, device=device, precision=precision)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

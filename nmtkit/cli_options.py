@@ -134,3 +134,46 @@ CompareOption = Annotated[
 EvaluateDeviceOption = Annotated[
     str, Option("--device", help="With RUN_DIR: where to translate (auto|cpu|cuda).")
 ]
+
+# -------------------------------------------------------------------------------- serve
+
+ServeModelsOption = Annotated[
+    list[str],
+    Option(
+        "--model",
+        "-m",
+        metavar="[NAME=]MODEL",
+        help="Run directory, checkpoint or recipe to serve, named NAME (default: the run's "
+        "name); repeat for several. The first is the default model.",
+    ),
+]
+HostOption = Annotated[
+    str, Option("--host", help="Address to bind; anything but 127.0.0.1 is reachable by others.")
+]
+PortOption = Annotated[int, Option("--port", min=0, max=65535, help="Port to listen on.")]
+MaxBatchTokensOption = Annotated[
+    int,
+    Option("--max-batch-tokens", min=1, help="Source tokens batched into one search."),
+]
+MaxWaitOption = Annotated[
+    float, Option("--max-wait-ms", min=0, help="How long a request waits for others to batch.")
+]
+MaxLinesOption = Annotated[int, Option("--max-lines", min=1, help="Lines per request (413).")]
+MaxCharsOption = Annotated[int, Option("--max-chars", min=1, help="Characters per line (413).")]
+MaxBodyOption = Annotated[int, Option("--max-body-bytes", min=1, help="Request body size (413).")]
+MaxQueueOption = Annotated[
+    int, Option("--max-queue", min=1, help="Waiting requests per model before 503.")
+]
+TimeoutOption = Annotated[float, Option("--timeout", min=0.001, help="Seconds per request (504).")]
+ApiKeyOption = Annotated[
+    Optional[str],
+    Option(
+        "--api-key",
+        envvar="NMTKIT_API_KEY",
+        help="Require `Authorization: Bearer KEY` on /v1/* and /metrics.",
+    ),
+]
+CorsOption = Annotated[
+    Optional[list[str]],
+    Option("--cors-origin", metavar="ORIGIN", help="Allow browser calls from ORIGIN (repeatable)."),
+]

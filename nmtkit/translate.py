@@ -101,6 +101,28 @@ class Translation:
     tgt_pieces: list[str]  # with attention: pieces of the best hypothesis, EOS excluded
     truncated: bool = False
 
+    def to_record(self) -> dict[str, Any]:
+        """The JSON form (`translate --format jsonl`, `nmtkit serve`): line, source, n-best
+        texts with score and log-probability (4 decimals), `truncated` when it was, and with
+        attention the pieces (EOS included) and the weights, one row per target piece."""
+        record: dict[str, Any] = {
+            "line": self.line,
+            "source": self.source,
+            "nbest": [
+                {"text": text, "score": round(h.score, 4), "log_prob": round(h.log_prob, 4)}
+                for text, h in zip(self.texts, self.hyps, strict=False)
+            ],
+        }
+        if self.truncated:
+            record["truncated"] = True
+        if self.hyps and (best := self.hyps[0]).attention is not None:
+            record["attention"] = {
+                "source": [*self.src_pieces, "</s>"],
+                "target": [*self.tgt_pieces, "</s>"],
+                "weights": [[round(w, 4) for w in row] for row in best.attention.tolist()],
+            }
+        return record
+
 
 @dataclass
 class LoadedModel:

@@ -43,23 +43,7 @@ def format_translation(result: Translation, fmt: str) -> str:
             f"{one_line(text)}\t{h.score:.4f}"
             for text, h in zip(result.texts, result.hyps, strict=False)
         )
-    record: dict[str, Any] = {
-        "line": result.line,
-        "source": result.source,
-        "nbest": [
-            {"text": text, "score": round(h.score, 4), "log_prob": round(h.log_prob, 4)}
-            for text, h in zip(result.texts, result.hyps, strict=False)
-        ],
-    }
-    if result.truncated:
-        record["truncated"] = True
-    if result.hyps and (best := result.hyps[0]).attention is not None:
-        record["attention"] = {
-            "source": [*result.src_pieces, "</s>"],
-            "target": [*result.tgt_pieces, "</s>"],
-            "weights": [[round(w, 4) for w in row] for row in best.attention.tolist()],
-        }
-    return json.dumps(record, ensure_ascii=False)
+    return json.dumps(result.to_record(), ensure_ascii=False)
 
 
 def count_lines(path: Path) -> int:

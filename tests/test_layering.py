@@ -23,6 +23,7 @@ FORBIDDEN = {
     "nmtkit.translate": ("nmtkit.train", "nmtkit.cli", "nmtkit.evaluate"),
     "nmtkit.translate_files": ("nmtkit.train", "nmtkit.cli", "nmtkit.evaluate"),
     "nmtkit.evaluate": ("nmtkit.train", "nmtkit.cli"),
+    "nmtkit.serve": ("nmtkit.train", "nmtkit.cli", "nmtkit.evaluate"),
     "nmtkit.recipe": ("nmtkit.",),  # shared ground: only errors and paths below it
 }
 SHARED_GROUND = {"nmtkit.errors", "nmtkit.paths", "nmtkit.console", "nmtkit.recipe_errors"}
@@ -101,7 +102,12 @@ def test_inference_reaches_nothing_of_training() -> None:
     """Translating (and serving, and evaluating) a model loads no training code at all,
     directly or through any module it imports."""
     graph = import_graph()
-    for start in ("nmtkit.translate", "nmtkit.translate_files", "nmtkit.evaluate.run"):
+    for start in (
+        "nmtkit.translate",
+        "nmtkit.translate_files",
+        "nmtkit.evaluate.run",
+        "nmtkit.serve.app",
+    ):
         if start not in graph:
             continue
         seen, todo = set(), [start]

@@ -29,49 +29,7 @@ from nmtkit.checkpoint import Checkpoint
 from nmtkit.data.tokenizer import BOS_ID, EOS_ID
 from nmtkit.search.hypothesis import length_penalty
 from nmtkit.translate import DecodeOptions, Translator
-from tests.conftest import one_line, run_cli, toy_run_recipe, write_lines
-
-MODEL = {
-    "cell": "lstm",
-    "embed_size": 32,
-    "hidden_size": 32,
-    "bidirectional": True,
-    "attention": "bahdanau",
-    "input_feeding": "concat",
-    "dropout": 0.0,
-    # at 32 units, U(-0.1, 0.1) is a small init and 120 steps at lr 0.01 leave the model
-    # repeating one output; Xavier (±0.3 here) learns the toy task within the budget
-    "param_init": "xavier",
-}
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A run directory with a tiny attention model trained for 120 steps on the toy corpus."""
-    root = tmp_path_factory.mktemp("trained")
-    path = toy_run_recipe(
-        root,
-        {"train": (600, 0), "valid": (30, 1), "test": (40, 2)},
-        max_words=10,
-        tokenizer={"vocab_size": 48},
-        model=MODEL,
-        train={
-            "seed": 1,
-            "lr": 0.01,
-            "batch_tokens": 400,
-            "valid_every": 60,
-            "log_every": 60,
-            "max_steps": 120,
-            "keep_checkpoints": 2,
-            "device": "cpu",
-            "early_stopping": {"patience": None},
-        },
-        decode={"beam_size": 3, "batch_tokens": 300},
-    )
-    for command in ("prepare", "train"):
-        result = run_cli(command, path)
-        assert result.exit_code == 0, result.stderr
-    return root
+from tests.conftest import one_line, run_cli, write_lines
 
 
 @pytest.fixture(scope="module")

@@ -14,9 +14,6 @@ from pathlib import Path
 import pytest
 
 from benchmarks.translate_load import MAX_RATIO, run_load
-from tests.test_translate import trained
-
-__all__ = ["trained"]  # the fixture: test_translate.py's tiny model (120 steps)
 
 SIZES = (20_000, 200_000)
 
