@@ -1,7 +1,8 @@
 # nmtkit — every target installs what it needs into .venv first.
 #   make demo                  the whole pipeline on the built-in English->German corpus:
 #                              prepare, train, translate the test split, BLEU by length (runs/demo)
-#   make test                  fast test suite (CPU); make test-all adds the slow tests
+#   make test                  fast test suite (CPU); make test-all adds the slow and browser tests
+#   make test-browser          the page at / in headless Chromium (apt-get install chromium chromium-driver)
 #   make length-study          BLEU by source length, with and without attention -> docs/length-study.md
 #   make run RECIPE=path       prepare, train and evaluate any recipe
 #   make multi30k-en-de | iwslt2017-de-en | wmt14-en-de-luong   the real-corpus recipes (need the hub)
@@ -18,11 +19,11 @@ RECIPE ?= recipes/demo.yaml
 LENGTH_STUDY_STEPS ?=
 REAL_CORPORA := multi30k-en-de iwslt2017-de-en wmt14-en-de-luong
 
-.PHONY: install demo run prepare train test test-slow test-all check lint typecheck bench bench-peers clean \
+.PHONY: install demo run prepare train test test-slow test-browser test-all check lint typecheck bench bench-peers clean \
 	help length-study $(REAL_CORPORA)
 
 help:
-	@echo "targets: install demo run RECIPE=path length-study $(REAL_CORPORA) test test-slow test-all check bench bench-peers clean"
+	@echo "targets: install demo run RECIPE=path length-study $(REAL_CORPORA) test test-slow test-browser test-all check bench bench-peers clean"
 
 install: $(STAMP)
 
@@ -62,6 +63,11 @@ test: $(STAMP)
 # test-all = test + test-slow.
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m slow
+
+# The page at / in headless Chromium (@pytest.mark.browser; needs Debian's chromium and
+# chromium-driver, skipped without them).
+test-browser: $(STAMP)
+	$(BIN)/python -m pytest -m browser
 
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -m ""
