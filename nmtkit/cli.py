@@ -269,6 +269,7 @@ def serve(
     port: opt.PortOption = 8080,
     device: opt.DeviceOption = "auto",
     precision: opt.PrecisionOption = "auto",
+    threads: opt.ThreadsOption = 0,
     max_batch_tokens: opt.MaxBatchTokensOption = 6000,
     max_wait_ms: opt.MaxWaitOption = 5.0,
     max_lines: opt.MaxLinesOption = 64,
@@ -307,7 +308,15 @@ def serve(
             api_key=api_key or None,
             cors_origins=tuple(cors_origin or ()),
         )
-        run_server(model, settings, host=host, port=port, device=device, precision=precision)
+        run_server(
+            model,
+            settings,
+            host=host,
+            port=port,
+            device=device,
+            precision=precision,
+            threads=threads,
+        )
 
 
 def main() -> None:

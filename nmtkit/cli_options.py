@@ -177,3 +177,12 @@ CorsOption = Annotated[
     Optional[list[str]],
     Option("--cors-origin", metavar="ORIGIN", help="Allow browser calls from ORIGIN (repeatable)."),
 ]
+ThreadsOption = Annotated[
+    int,
+    Option(
+        "--threads",
+        min=0,
+        help="Torch threads for the search (0: the cores but one, leaving one for HTTP, unless "
+        "OMP_NUM_THREADS is set).",
+    ),
+]

@@ -80,3 +80,24 @@ def test_cell_bench_one_node_cell_equals_the_eager_cell() -> None:
         torch.testing.assert_close(got, expected)
     assert torch.autograd.gradcheck(cell_bench.one_node, (gates, c))
     assert cell_bench.time_cell(cell_bench.eager, [2, 3, 4], 2) > 0
+
+
+def test_serve_load_checks_every_answer_against_offline(trained: Path, tmp_path: Path) -> None:
+    """benchmarks/serve_load.py end to end on the tiny model: two servers, a few requests."""
+    import json
+
+    import serve_load
+
+    out = tmp_path / "bench.md"
+    argv = [str(trained / "run"), "--clients", "1", "4", "--unbatched-clients", "4"]
+    argv += ["--requests", "16", "--check-requests", "48", "--threads", "1", "--out", str(out)]
+    assert serve_load.main(argv) == 0  # every answer once, 200, equal to offline
+    results = json.loads(out.with_suffix(".json").read_text())["serve"]
+    assert results["check"]["ok"] == 48 and results["check"]["server_counted"] == 48
+    assert [(r["server"], r["clients"], r["ok"]) for r in results["levels"]] == [
+        ("batched", 1, 16),
+        ("batched", 4, 64),
+        ("unbatched", 4, 64),
+    ]
+    assert results["levels"][2]["batch_sentences"] == 1.0  # --max-batch-tokens 1: alone
+    assert "<!-- serve:start -->" in out.read_text()

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import torch
 import uvicorn
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -304,15 +306,20 @@ def serve(
     port: int = 8080,
     device: str = "auto",
     precision: str = "auto",
+    threads: int = 0,
 ) -> None:
     """`nmtkit serve`: load every model once, then serve until SIGTERM/Ctrl-C (which finish
-    the requests in flight and exit 0)."""
+    the requests in flight and exit 0). `threads`: torch threads for the search (0: the
+    cores but one, unless OMP_NUM_THREADS is set)."""
     import uvicorn
 
     from nmtkit import console
 
     if not specs:
         raise UserError("give at least one -m MODEL (a run directory, checkpoint or recipe)")
+    if threads > 0 or "OMP_NUM_THREADS" not in os.environ:
+        # On a CPU, search threads and the HTTP side share the cores: leave them one.
+        torch.set_num_threads(threads or max(1, (os.cpu_count() or 1) - 1))
     models = {
         name: Translator.load(path, device=device, precision=precision)
         for name, path in model_names(specs).items()

@@ -29,7 +29,7 @@ class QueueFull(Exception):
 class Job:
     lines: list[str]
     options: DecodeOptions
-    tokens: int  # source pieces, EOS included: what the batch budget counts
+    tokens: int = -1  # source pieces, EOS included (counted by the worker): the batch budget
     future: Future[list[Translation]] = field(default_factory=Future)
     arrived: float = field(default_factory=time.monotonic)
 
@@ -56,6 +56,7 @@ class Batcher:
         self._jobs: deque[Job] = deque()
         self._cond = threading.Condition()
         self._closing = False
+        self._free_since = time.monotonic()  # when the worker last finished a search
         self._thread = threading.Thread(target=self._work, name="nmtkit-batcher", daemon=True)
         self._thread.start()
 
@@ -69,9 +70,9 @@ class Batcher:
         return float(len(self._jobs))
 
     def submit(self, lines: list[str], options: DecodeOptions) -> Future[list[Translation]]:
-        """Queue `lines`; the future gives one Translation per line, numbered from 1."""
-        tokens = sum(len(ids) + 1 for ids in self.translator.src_tokenizer.encode(lines))
-        job = Job(lines, options, tokens)
+        """Queue `lines`; the future gives one Translation per line, numbered from 1. Nothing
+        is computed here: this runs on the event loop."""
+        job = Job(lines, options)
         with self._cond:
             if self._closing or len(self._jobs) >= self.max_queue:
                 raise QueueFull
@@ -95,8 +96,11 @@ class Batcher:
                     return None
                 self._cond.wait()
             first = self._jobs[0]
+            # Wait from the oldest arrival, or from the end of the last search: the clients it
+            # just answered may be about to send their next requests.
+            deadline = max(first.arrived, self._free_since) + self.max_wait_s
             while not self._closing and self._tokens_like(first) < self.max_batch_tokens:
-                left = first.arrived + self.max_wait_s - time.monotonic()
+                left = deadline - time.monotonic()
                 if left <= 0:
                     break
                 self._cond.wait(left)
@@ -104,16 +108,24 @@ class Batcher:
             total = 0
             for job in self._jobs:
                 if job.options == first.options and (
-                    not batch or total + job.tokens <= self.max_batch_tokens
+                    not batch or total + self._count(job) <= self.max_batch_tokens
                 ):
                     batch.append(job)
-                    total += job.tokens
+                    total += self._count(job)
             for job in batch:
                 self._jobs.remove(job)
             return batch
 
     def _tokens_like(self, first: Job) -> int:
-        return sum(job.tokens for job in self._jobs if job.options == first.options)
+        return sum(self._count(job) for job in self._jobs if job.options == first.options)
+
+    def _count(self, job: Job) -> int:
+        """The job's source pieces, counted once, on the worker thread (one SentencePiece
+        thread: the others belong to the search and the event loop)."""
+        if job.tokens < 0:
+            encoded = self.translator.src_tokenizer.encode(job.lines, threads=1)
+            job.tokens = sum(len(ids) + 1 for ids in encoded)
+        return job.tokens
 
     def _work(self) -> None:
         while (batch := self._take()) is not None:
@@ -130,6 +142,7 @@ class Batcher:
             for job in batch:
                 job.future.set_exception(exc)
             return
+        self._free_since = time.monotonic()
         self.on_batch(len(lines), sum(job.tokens for job in batch))
         start = 0
         for job in batch:
