@@ -19,11 +19,11 @@ RECIPE ?= recipes/demo.yaml
 LENGTH_STUDY_STEPS ?=
 REAL_CORPORA := multi30k-en-de iwslt2017-de-en wmt14-en-de-luong
 
-.PHONY: install demo run prepare train test test-slow test-browser test-all check lint typecheck bench bench-peers clean \
+.PHONY: install demo run prepare train test test-slow test-browser test-all check lint typecheck bench bench-peers bench-serve clean \
 	help length-study $(REAL_CORPORA)
 
 help:
-	@echo "targets: install demo run RECIPE=path length-study $(REAL_CORPORA) test test-slow test-browser test-all check bench bench-peers clean"
+	@echo "targets: install demo run RECIPE=path length-study $(REAL_CORPORA) test test-slow test-browser test-all check bench bench-peers bench-serve clean"
 
 install: $(STAMP)
 
@@ -88,6 +88,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/decode_bench.py runs/demo --batch-tokens 1000 4000 16000
 	$(BIN)/python benchmarks/ddp_bench.py --steps 100 --nproc 2
 	$(MAKE) bench-peers
+	$(MAKE) bench-serve
 
 # nmtkit vs OpenNMT-py (../shared/peers, venvs in $(PEERS_VENV_ROOT), installed on first use):
 # the same model trained for PEER_STEPS updates by each, then beam-5 and greedy decoding and
@@ -96,6 +97,12 @@ PEERS_VENV_ROOT ?= /tmp/nmtkit-peers
 PEER_STEPS ?= 1000
 bench-peers: $(STAMP)
 	PEERS_VENV_ROOT=$(PEERS_VENV_ROOT) $(BIN)/python benchmarks/peers_bench.py --steps $(PEER_STEPS) --peers onmt
+
+# nmtkit serve under load: 1/8/64 clients, batched vs unbatched vs offline, 10,000 checked
+# requests (~5 min on 2 CPU cores; needs runs/demo).
+bench-serve: $(STAMP)
+	test -f runs/demo/checkpoints/best.pt || $(MAKE) demo
+	$(BIN)/python benchmarks/serve_load.py runs/demo
 
 clean:
 	rm -rf runs .pytest_cache .mypy_cache .ruff_cache
