@@ -6,6 +6,7 @@ import os
 import random
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import yaml
@@ -13,6 +14,9 @@ from hypothesis import settings
 from typer.testing import CliRunner, Result
 
 from nmtkit.cli import app
+
+if TYPE_CHECKING:
+    from nmtkit.translate import Translator
 
 # Property tests draw the same examples on every run by default, so that `make test` (and CI)
 # is reproducible; HYPOTHESIS_PROFILE=fuzz draws new ones each run, to search for more.
@@ -144,3 +148,17 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
         result = run_cli(command, path)
         assert result.exit_code == 0, result.stderr
     return root
+
+
+@pytest.fixture(scope="session")
+def translator(trained: Path) -> Translator:
+    """`trained`'s model, loaded once, on the CPU."""
+    from nmtkit.translate import Translator
+
+    return Translator.load(trained / "run", device="cpu")
+
+
+@pytest.fixture(scope="session")
+def sources(trained: Path) -> list[str]:
+    """`trained`'s test sources."""
+    return (trained / "test.en").read_text(encoding="utf-8").splitlines()

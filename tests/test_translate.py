@@ -32,16 +32,6 @@ from nmtkit.translate import DecodeOptions, Translator
 from tests.conftest import one_line, run_cli, write_lines
 
 
-@pytest.fixture(scope="module")
-def translator(trained: Path) -> Translator:
-    return Translator.load(trained / "run", device="cpu")
-
-
-@pytest.fixture(scope="module")
-def sources(trained: Path) -> list[str]:
-    return (trained / "test.en").read_text(encoding="utf-8").splitlines()
-
-
 def translate(translator: Translator, lines: list[str], **options) -> list:
     return translator.translate(lines, DecodeOptions(**options))
 

@@ -27,16 +27,6 @@ from nmtkit.translate import Translator
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="module")
-def translator(trained: Path) -> Translator:
-    return Translator.load(trained / "run", device="cpu")
-
-
-@pytest.fixture(scope="module")
-def sources(trained: Path) -> list[str]:
-    return (trained / "test.en").read_text(encoding="utf-8").splitlines()
-
-
 @contextmanager
 def client_for(translator: Translator, **settings: Any) -> Iterator[TestClient]:
     app = create_app({"tiny": translator}, ServeSettings(**settings))
