@@ -7,7 +7,9 @@ from __future__ import annotations
 import contextlib
 import signal
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TypeVar
+
+_Handlers = TypeVar("_Handlers", bound="SignalHandlers")
 
 
 class UserError(Exception):
@@ -23,23 +25,18 @@ class Terminated(KeyboardInterrupt):
     exit_code = 143
 
 
-class Interrupts:
-    """While installed (a context manager), SIGINT raises KeyboardInterrupt and SIGTERM raises
-    Terminated at once, except inside `deferred()`, where the exception waits for the end of
-    the block, so that a line being written is not cut. Outside the main thread, a no-op."""
+class SignalHandlers:
+    """Base of a context manager that handles SIGINT and SIGTERM with `_handle` while it is
+    entered and restores the previous handlers after. Outside the main thread (where handlers
+    cannot be installed) a no-op: the default handling stays."""
 
     def __init__(self) -> None:
         self._old: dict[int, Any] = {}
-        self._deferring = False
-        self._pending: int | None = None
 
     def _handle(self, signum: int, frame: object) -> None:
-        if self._deferring:
-            self._pending = signum
-        else:
-            raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
+        raise NotImplementedError
 
-    def __enter__(self) -> Interrupts:
+    def __enter__(self: _Handlers) -> _Handlers:
         with contextlib.suppress(ValueError):  # not the main thread
             for sig in (signal.SIGINT, signal.SIGTERM):
                 self._old[sig] = signal.signal(sig, self._handle)
@@ -48,6 +45,23 @@ class Interrupts:
     def __exit__(self, *exc: object) -> None:
         for sig, old in self._old.items():
             signal.signal(sig, old)
+
+
+class Interrupts(SignalHandlers):
+    """While installed, SIGINT raises KeyboardInterrupt and SIGTERM raises Terminated at once,
+    except inside `deferred()`, where the exception waits for the end of the block, so that a
+    line being written is not cut."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._deferring = False
+        self._pending: int | None = None
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self._deferring:
+            self._pending = signum
+        else:
+            raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
 
     @contextlib.contextmanager
     def deferred(self) -> Iterator[None]:

@@ -9,7 +9,7 @@ is truncated, with a warning.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,14 +32,25 @@ from nmtkit.search.hypothesis import Hypothesis
 WINDOW_LINES = 4096  # lines sorted together; bounds memory and the reordering delay
 ModelSource = str | Path  # a checkpoint, a run directory or a recipe
 
-# The command-line flag of each option and the rule it breaks, for one-paragraph errors.
-OPTION_FLAGS = {
-    "beam_size": ("--beam", "must be at least 1"),
-    "alpha": ("--alpha", "must be at least 0"),
-    "max_len_ratio": ("--max-len-ratio", f"must be above 0 and at most {MAX_LEN_RATIO:g}"),
-    "batch_tokens": ("--batch-tokens", "must be at least 1"),
-    "max_src_tokens": ("--max-src-tokens", "must be at least 2 (one piece and the EOS)"),
-    "nbest": ("--nbest", "must be at least 1"),
+# What a user calls each option (the command line's flags; the server passes its JSON names)
+# and the rule each bound states, for one-paragraph errors.
+CLI_NAMES = {
+    "beam_size": "--beam",
+    "alpha": "--alpha",
+    "max_len_ratio": "--max-len-ratio",
+    "batch_tokens": "--batch-tokens",
+    "max_src_tokens": "--max-src-tokens",
+    "nbest": "--nbest",
+    "greedy": "--greedy",
+    "attention": "--attention",
+}
+RULES = {
+    "beam_size": "must be at least 1",
+    "alpha": "must be at least 0",
+    "max_len_ratio": f"must be above 0 and at most {MAX_LEN_RATIO:g}",
+    "batch_tokens": "must be at least 1",
+    "max_src_tokens": "must be at least 2 (one piece and the EOS)",
+    "nbest": "must be at least 1",
 }
 
 
@@ -54,39 +65,44 @@ class DecodeOptions(DecodeConfig):
 
     @model_validator(mode="after")
     def _nbest_fits(self) -> DecodeOptions:
+        # {field} placeholders: `create` puts in the names the user knows the options by.
         if self.greedy and self.nbest > 1:
-            raise ValueError("--nbest needs beam search; drop --greedy")
+            raise ValueError("{nbest} needs beam search; drop {greedy}")
         if self.nbest > self.beam_size:
-            raise ValueError(f"--nbest {self.nbest} must be between 1 and --beam {self.beam_size}")
+            raise ValueError(
+                f"{{nbest}} {self.nbest} must be between 1 and {{beam_size}} {self.beam_size}"
+            )
         return self
 
     @classmethod
-    def create(cls, values: dict[str, Any]) -> DecodeOptions:
-        """Validate `values`; a mistake is a UserError naming the command-line option."""
+    def create(cls, values: dict[str, Any], names: Mapping[str, str] = CLI_NAMES) -> DecodeOptions:
+        """Validate `values`; a mistake is a UserError naming the option as `names` say (the
+        command line's flags by default)."""
         try:
             return cls.model_validate(values)
         except ValidationError as exc:
-            raise UserError(_describe_option_error(exc)) from None
+            raise UserError(_describe_option_error(exc, names)) from None
 
     @classmethod
     def from_recipe(cls, cfg: DecodeConfig) -> DecodeOptions:
         return cls.create(cfg.model_dump())
 
-    def replace(self, **changes: Any) -> DecodeOptions:
-        """A validated copy with `changes` (field name -> value; None keeps the value)."""
+    def replace(self, names: Mapping[str, str] = CLI_NAMES, /, **changes: Any) -> DecodeOptions:
+        """A validated copy with `changes` (field name -> value; None keeps the value); errors
+        name the options as `names` say."""
         given = {key: value for key, value in changes.items() if value is not None}
-        return self.create({**self.model_dump(), **given})
+        return self.create({**self.model_dump(), **given}, names)
 
 
-def _describe_option_error(exc: ValidationError) -> str:
+def _describe_option_error(exc: ValidationError, names: Mapping[str, str]) -> str:
     error = exc.errors()[0]
     field = str(error["loc"][0]) if error["loc"] else ""
-    if field in OPTION_FLAGS:
-        flag, rule = OPTION_FLAGS[field]
-        return f"{flag} {rule}, got {error.get('input')!r}"
+    if field in RULES:
+        return f"{names.get(field, field)} {RULES[field]}, got {error.get('input')!r}"
     if error["type"] == "extra_forbidden":
         return f"unknown decoding option {field!r}; known: {', '.join(DecodeOptions.model_fields)}"
-    return str(error["msg"]).removeprefix("Value error, ")
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return message.format_map({key: names.get(key, key) for key in DecodeOptions.model_fields})
 
 
 @dataclass(frozen=True)

@@ -89,6 +89,23 @@ def test_bad_checkpoints(tmp_path: Path, content: str, expected: str) -> None:
         Checkpoint.read(path)
 
 
+def test_parts_that_do_not_fit_together_are_a_checkpoint_error(tmp_path: Path) -> None:
+    """The right top-level types, but a tokenizer entry without its models or hashes."""
+    path = tmp_path / "odd.pt"
+    torch.save(
+        {
+            "kind": "nmtkit-checkpoint",
+            "format_version": 1,
+            "model": {},
+            "recipe": "name: x\n",
+            "tokenizer": {"joint": True},
+        },
+        path,
+    )
+    with pytest.raises(CheckpointError, match="is damaged: its contents do not fit together"):
+        Checkpoint.read(path)
+
+
 def test_missing_checkpoint(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match="does not exist"):
         Checkpoint.read(tmp_path / "none.pt")

@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 
 from nmtkit.checkpoint import Checkpoint
 from nmtkit.data.tokenizer import BOS_ID, EOS_ID
+from nmtkit.errors import UserError
 from nmtkit.search.hypothesis import length_penalty
 from nmtkit.translate import DecodeOptions, Translator
 from tests.conftest import one_line, run_cli, write_lines
@@ -384,3 +385,16 @@ def test_readme_python_example_runs(
     assert len(lines) == 1 + 3 + 2  # best text, 3-best with scores, pieces, attention shape
     assert re.fullmatch(r"\s*-?\d+\.\d{3}  .*", lines[1])
     assert lines[-1].startswith("torch.Size([")
+
+
+def test_decode_option_errors_name_the_option_as_the_caller_knows_it(
+    translator: Translator,
+) -> None:
+    with pytest.raises(UserError, match="--nbest 4 must be between 1 and --beam 2"):
+        translator.defaults.replace(beam_size=2, nbest=4)
+    with pytest.raises(UserError, match=r"^nbest 4 must be between 1 and beam 2"):
+        translator.defaults.replace({"beam_size": "beam", "nbest": "nbest"}, beam_size=2, nbest=4)
+    with pytest.raises(UserError, match="--beam must be at least 1, got 0"):
+        translator.defaults.replace(beam_size=0)
+    with pytest.raises(UserError, match="unknown decoding option 'beem'"):
+        translator.defaults.replace(beem=3)

@@ -47,7 +47,7 @@ from nmtkit.serve.schemas import (
     TranslateRequest,
     TranslateResponse,
 )
-from nmtkit.translate import Translator
+from nmtkit.translate import DecodeOptions, Translator
 
 STATIC = Path(__file__).with_name("static")
 
@@ -109,8 +109,7 @@ def create_app(models: dict[str, Translator], settings: ServeSettings) -> FastAP
                 max_queue=settings.max_queue,
                 on_batch=metrics.batch,
             )
-            depth = batchers[name].depth_of
-            metrics.queue_depth.labels(model=name).set_function(depth)
+            metrics.queue_depth.labels(model=name).set_function(batchers[name].depth)
         yield
         for batcher in batchers.values():  # finish what is queued, then stop the workers
             await asyncio.to_thread(batcher.close)
@@ -165,10 +164,15 @@ def create_app(models: dict[str, Translator], settings: ServeSettings) -> FastAP
     return app
 
 
-def _options(translator: Translator, request: TranslateRequest) -> Any:
+# The request's names of the decoding options, for the errors.
+API_NAMES = {"beam_size": "beam", "alpha": "alpha", "nbest": "nbest", "greedy": "greedy"}
+
+
+def _options(translator: Translator, request: TranslateRequest) -> DecodeOptions:
     """The model's decoding defaults with the request's choices; a bad combination is a 422."""
     try:
         return translator.defaults.replace(
+            API_NAMES,
             beam_size=request.beam,
             alpha=request.alpha,
             nbest=request.nbest,
@@ -176,7 +180,7 @@ def _options(translator: Translator, request: TranslateRequest) -> Any:
             attention=request.attention,
         )
     except UserError as exc:
-        raise ApiError(422, str(exc).replace("--beam", "beam").replace("--", "")) from None
+        raise ApiError(422, str(exc)) from None
 
 
 def _check_size(request: TranslateRequest, settings: ServeSettings) -> None:

@@ -60,13 +60,8 @@ class Batcher:
         self._thread = threading.Thread(target=self._work, name="nmtkit-batcher", daemon=True)
         self._thread.start()
 
-    @property
-    def depth(self) -> int:
-        """Requests waiting (not the one being translated)."""
-        return len(self._jobs)
-
-    def depth_of(self) -> float:
-        """`depth` as a callable, for a gauge."""
+    def depth(self) -> float:
+        """Requests waiting (not the ones being translated); a callable, for a gauge."""
         return float(len(self._jobs))
 
     def submit(self, lines: list[str], options: DecodeOptions) -> Future[list[Translation]]:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from nmtkit.data.manifest import PreparedData
+from nmtkit.errors import UserError
 from nmtkit.recipe import load_recipe
 from tests.conftest import one_line, run_cli, write_lines
 
@@ -193,6 +194,24 @@ def test_manifest_of_another_format_is_not_trusted(files_recipe: Path) -> None:
     result = run_cli("prepare", files_recipe)
     assert result.exit_code == 0 and "up to date" not in result.stderr
     assert json.loads(path.read_text())["format_version"] == 1
+
+
+def test_a_manifest_with_missing_fields_is_a_clear_error_and_prepare_redoes_it(
+    files_recipe: Path,
+) -> None:
+    assert run_cli("prepare", files_recipe).exit_code == 0
+    root = prepared(files_recipe).root
+    path = root / "manifest.json"
+    manifest = json.loads(path.read_text())
+    del manifest["tokenizer"]["src_sha256"]
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(UserError, match=r"manifest.json is not a valid manifest \(tokenizer"):
+        PreparedData.open(root)
+    train = run_cli("train", files_recipe)
+    assert train.exit_code == 2 and "is not a valid manifest" in one_line(train.stderr)
+    result = run_cli("prepare", files_recipe)
+    assert result.exit_code == 0 and "up to date" not in result.stderr
+    assert PreparedData.open(root).manifest.tokenizer.src_sha256
 
 
 def test_synthetic_source_writes_raw_text_and_is_deterministic(

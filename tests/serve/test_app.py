@@ -20,6 +20,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from nmtkit.errors import UserError
 from nmtkit.serve.app import create_app, model_names
 from nmtkit.serve.schemas import LineResult, ServeSettings
 from nmtkit.translate import Translator
@@ -243,6 +244,8 @@ def test_model_names() -> None:
         "x": "runs/other/checkpoints/best.pt",
     }
     assert model_names(["runs/b/checkpoints/best.pt"]) == {"b": "runs/b/checkpoints/best.pt"}
+    with pytest.raises(UserError, match="two served models are named 'demo'"):
+        model_names(["runs/demo", "other/demo"])
 
 
 # ------------------------------------------------------------------------- a real process
