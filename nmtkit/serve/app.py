@@ -133,8 +133,8 @@ def create_app(models: dict[str, Translator], settings: ServeSettings) -> FastAP
     async def list_models() -> list[ModelInfo]:
         return [_model_info(name, translator) for name, translator in models.items()]
 
-    @app.post("/v1/translate", dependencies=[auth])
-    async def translate(request: TranslateRequest) -> TranslateResponse:
+    @app.post("/v1/translate", dependencies=[auth], response_model=TranslateResponse)
+    async def translate(request: TranslateRequest) -> dict[str, Any]:
         name = request.model or next(iter(models))
         if name not in batchers:
             raise ApiError(404, f"unknown model {name!r}; served: {', '.join(models)}")
@@ -148,9 +148,8 @@ def create_app(models: dict[str, Translator], settings: ServeSettings) -> FastAP
             results = await asyncio.wait_for(asyncio.wrap_future(future), settings.timeout_s)
         except TimeoutError:
             raise ApiError(504, f"no answer within {settings.timeout_s:g} s") from None
-        return TranslateResponse.model_validate(
-            {"model": name, "results": [r.to_record() for r in results]}
-        )
+        # Validated (and documented) once, as the response_model.
+        return {"model": name, "results": [r.to_record() for r in results]}
 
     @app.get("/metrics", dependencies=[auth])
     async def prometheus() -> Response:
@@ -287,15 +286,10 @@ def model_names(specs: list[str]) -> dict[str, str]:
     for spec in specs:
         name, sep, path = spec.partition("=")
         if not (sep and name and path and not Path(spec).exists()):
-            path = spec
-            stem = Path(spec.rstrip("/"))
-            name = (
-                stem.parent.parent.name
-                if stem.suffix == ".pt" and stem.parent.name == "checkpoints"
-                else stem.stem
-                if stem.suffix
-                else stem.name
-            )
+            path, where = spec, Path(spec.rstrip("/"))
+            name = where.stem if where.suffix else where.name
+            if where.suffix == ".pt" and where.parent.name == "checkpoints":
+                name = where.parent.parent.name  # runs/demo/checkpoints/best.pt -> demo
         if name in named:
             raise UserError(f"two served models are named {name!r}; name them with -m NAME=PATH")
         named[name] = path
