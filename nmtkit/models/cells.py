@@ -1,20 +1,25 @@
-"""Recurrent cells that torch does not ship: the peephole LSTM (Gers & Schmidhuber 2000).
+"""Recurrent cells that torch does not ship, run in a Python step loop: the peephole LSTM
+(Gers & Schmidhuber 2000) here, the layer-normalised LSTM and GRU in `layernorm.py`.
 
     cell = PeepholeLSTMCell(8, 16)
     h, c = cell(x, (h, c))                                  # one step: [B, 8] -> [B, 16]
     lstm = PeepholeLSTM(8, 16, num_layers=2, bidirectional=True, dropout=0.1)
     outputs, (h_n, c_n) = lstm(x, lengths=lens)             # [B, T, 8] -> [B, T, 32]
 
-`PeepholeLSTM` mirrors `nn.LSTM(batch_first=True)` closely enough to stand in for it: the same
-output layout, h_n / c_n as [layers * directions, B, H] (layer-major, forward direction first)
-and dropout between layers. Instead of a PackedSequence it takes `lengths`: past its length a
-sequence's state is frozen and its outputs are zeros, and the backward direction starts at each
-sequence's own last real token, so padding never reaches the recurrence.
+Every such cell is a `LoopCell` (the input projection of a whole sequence in one product, then
+one recurrent step at a time), and every stack of them a `LoopRNN`, which mirrors
+`nn.LSTM(batch_first=True)` / `nn.GRU` closely enough to stand in for them: the same output
+layout, final states as [layers * directions, B, H] (layer-major, forward direction first;
+(h_n, c_n) for cells with a memory cell, h_n alone otherwise) and dropout between layers.
+Instead of a PackedSequence it takes `lengths`: past its length a sequence's state is frozen
+and its outputs are zeros, and the backward direction starts at each sequence's own last real
+token, so padding never reaches the recurrence.
 """
 
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -23,9 +28,31 @@ from torch import Tensor, nn
 from nmtkit.models.dropout import Dropout, dropout
 
 LSTMStateTuple = tuple[Tensor, Tensor]  # (h, c), the layout nn.LSTM uses
+CellState = tuple[Tensor, ...]  # (h, c) for a cell with a memory cell, (h,) otherwise
 
 
-class PeepholeLSTMCell(nn.Module):
+class LoopCell(nn.Module):
+    """A recurrent cell that `LoopRNN` runs one step at a time. Subclasses set `has_cell` and
+    fill in `project_input` (the part of a step that depends on x alone, computed once for a
+    whole sequence) and `recur` (the rest of one step)."""
+
+    has_cell: ClassVar[bool] = True  # the state is (h, c); False: (h,)
+
+    def __init__(self, input_size: int, hidden_size: int) -> None:
+        super().__init__()
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+
+    def project_input(self, x: Tensor) -> Tensor:
+        """[..., I] -> [..., G], the input's share of every gate."""
+        raise NotImplementedError
+
+    def recur(self, gates_x: Tensor, state: CellState) -> CellState:
+        """One step given `project_input(x_t)` [B, G] and the state ([B, H] each)."""
+        raise NotImplementedError
+
+
+class PeepholeLSTMCell(LoopCell):
     """LSTM cell with peephole connections (Gers & Schmidhuber 2000; notation of Graves 2013):
 
         i_t = sigmoid(W_i x_t + U_i h_{t-1} + p_i ⊙ c_{t-1} + b_i)
@@ -45,9 +72,7 @@ class PeepholeLSTMCell(nn.Module):
     """
 
     def __init__(self, input_size: int, hidden_size: int) -> None:
-        super().__init__()
-        self.input_size = input_size
-        self.hidden_size = hidden_size
+        super().__init__(input_size, hidden_size)
         self.weight_ih = nn.Parameter(torch.empty(4 * hidden_size, input_size))
         self.weight_hh = nn.Parameter(torch.empty(4 * hidden_size, hidden_size))
         self.bias = nn.Parameter(torch.empty(4 * hidden_size))
@@ -63,13 +88,14 @@ class PeepholeLSTMCell(nn.Module):
 
     def forward(self, x: Tensor, state: LSTMStateTuple) -> LSTMStateTuple:
         """One step: x [B, I], state (h [B, H], c [B, H]) -> (h_t, c_t)."""
-        return self.recur(self.project_input(x), state)
+        h_t, c_t = self.recur(self.project_input(x), state)
+        return h_t, c_t
 
     def project_input(self, x: Tensor) -> Tensor:
         """W x + b for all four gates, [..., I] -> [..., 4H]; done once for a whole sequence."""
         return F.linear(x, self.weight_ih, self.bias)
 
-    def recur(self, gates_x: Tensor, state: LSTMStateTuple) -> LSTMStateTuple:
+    def recur(self, gates_x: Tensor, state: CellState) -> CellState:
         """The recurrent part of one step, given `project_input(x_t)` [B, 4H]."""
         h, c = state
         gates = gates_x + F.linear(h, self.weight_hh)  # [B, 4H]
@@ -82,13 +108,16 @@ class PeepholeLSTMCell(nn.Module):
         return o * torch.tanh(c_t), c_t
 
 
-class PeepholeLSTM(nn.Module):
-    """A stack of `PeepholeLSTMCell` layers with nn.LSTM's interface (batch first).
+class LoopRNN(nn.Module):
+    """A stack of `LoopCell` layers (the subclass's `cell_type`) with nn.LSTM's / nn.GRU's
+    interface, batch first (see the module docstring).
 
     Layer l > 0 reads the previous layer's outputs (both directions concatenated) after dropout.
     The per-step loop runs in Python, so this is slower than the fused nn.LSTM; the input
     projections of a whole sequence are computed in one matrix product per layer and direction.
     """
+
+    cell_type: ClassVar[type[LoopCell]]
 
     def __init__(
         self,
@@ -103,24 +132,25 @@ class PeepholeLSTM(nn.Module):
         self.hidden_size = hidden_size
         self.num_layers = num_layers
         self.directions = 2 if bidirectional else 1
+        self.has_cell = self.cell_type.has_cell
         self.cells = nn.ModuleList(
-            PeepholeLSTMCell(
-                input_size if layer == 0 else hidden_size * self.directions, hidden_size
-            )
+            self.cell_type(input_size if layer == 0 else hidden_size * self.directions, hidden_size)
             for layer in range(num_layers)
             for _ in range(self.directions)
         )
         self.dropout = Dropout(dropout)
 
     def forward(
-        self, inputs: Tensor, hx: LSTMStateTuple | None = None, lengths: Tensor | None = None
-    ) -> tuple[Tensor, LSTMStateTuple]:
-        """inputs [B, T, I], hx (h_0, c_0) each [L*D, B, H] (default zeros), lengths [B] or None
-        (all T) -> outputs [B, T, D*H] (zeros past each length), (h_n, c_n) each [L*D, B, H]."""
+        self,
+        inputs: Tensor,
+        hx: LSTMStateTuple | Tensor | None = None,
+        lengths: Tensor | None = None,
+    ) -> tuple[Tensor, LSTMStateTuple | Tensor]:
+        """inputs [B, T, I], hx (h_0, c_0) (or h_0 without a memory cell) each [L*D, B, H]
+        (default zeros), lengths [B] or None (all T) -> outputs [B, T, D*H] (zeros past each
+        length), (h_n, c_n) (or h_n) each [L*D, B, H]."""
         batch, steps = inputs.shape[:2]
-        if hx is None:
-            zeros = inputs.new_zeros(self.num_layers * self.directions, batch, self.hidden_size)
-            hx = (zeros, zeros)
+        initial = self._initial_state(hx, inputs)
         valid = None
         if lengths is not None:
             positions = torch.arange(steps, device=inputs.device)
@@ -128,7 +158,8 @@ class PeepholeLSTM(nn.Module):
         reverse = None
         if self.directions == 2:
             reverse = _reverse_index(lengths, batch, steps, inputs.device)  # [B, T]
-        finals_h, finals_c, layer_input = [], [], inputs
+        finals: list[list[Tensor]] = [[] for _ in initial]  # per state tensor, per layer/dir
+        layer_input = inputs
         for layer in range(self.num_layers):
             if layer > 0:
                 layer_input = self.dropout(layer_input)
@@ -136,15 +167,33 @@ class PeepholeLSTM(nn.Module):
             for direction in range(self.directions):
                 k = layer * self.directions + direction
                 backward = reverse if direction == 1 else None
-                state = (hx[0][k], hx[1][k])
                 cell = self.cells[k]
-                assert isinstance(cell, PeepholeLSTMCell)
-                out, (h, c) = _run_direction(cell, layer_input, state, valid, backward)
+                assert isinstance(cell, LoopCell)
+                state = tuple(s[k] for s in initial)
+                out, final = _run_direction(cell, layer_input, state, valid, backward)
                 outputs.append(out)
-                finals_h.append(h)
-                finals_c.append(c)
+                for stack, tensor in zip(finals, final, strict=True):
+                    stack.append(tensor)
             layer_input = torch.cat(outputs, dim=-1)  # [B, T, D*H]
-        return layer_input, (torch.stack(finals_h), torch.stack(finals_c))
+        stacked = [torch.stack(stack) for stack in finals]
+        return layer_input, (stacked[0], stacked[1]) if self.has_cell else stacked[0]
+
+    def _initial_state(self, hx: LSTMStateTuple | Tensor | None, inputs: Tensor) -> CellState:
+        """hx as a tuple, (h_0, c_0) or (h_0,), zeros when None."""
+        if hx is None:
+            zeros = inputs.new_zeros(
+                self.num_layers * self.directions, inputs.size(0), self.hidden_size
+            )
+            return (zeros, zeros) if self.has_cell else (zeros,)
+        if isinstance(hx, Tensor):
+            return (hx,)
+        return hx
+
+
+class PeepholeLSTM(LoopRNN):
+    """A stack of `PeepholeLSTMCell` layers with nn.LSTM's interface (see `LoopRNN`)."""
+
+    cell_type = PeepholeLSTMCell
 
 
 def _reverse_index(lengths: Tensor | None, batch: int, steps: int, device: torch.device) -> Tensor:
@@ -165,35 +214,35 @@ def _gather_time(x: Tensor, index: Tensor) -> Tensor:
 
 
 def _run_direction(
-    cell: PeepholeLSTMCell,
+    cell: LoopCell,
     inputs: Tensor,
-    state: LSTMStateTuple,
+    state: CellState,
     valid: Tensor | None,
     reverse: Tensor | None,
-) -> tuple[Tensor, LSTMStateTuple]:
-    """One layer in one direction: inputs [B, T, I] -> outputs [B, T, H], final (h, c).
+) -> tuple[Tensor, CellState]:
+    """One layer in one direction: inputs [B, T, I] -> outputs [B, T, H], the final state.
 
     `valid` [B, T] freezes the state and zeroes the output at padding; `reverse` [B, T] (for the
     backward direction) reads each sequence from its last real token back to its first.
     """
     if reverse is not None:
         inputs = _gather_time(inputs, reverse)
-    gates_x = cell.project_input(inputs)  # [B, T, 4H]
-    h, c = state
+    gates_x = cell.project_input(inputs)  # [B, T, G]
     outputs = []
     for t in range(inputs.size(1)):
-        h_t, c_t = cell.recur(gates_x[:, t], (h, c))
+        new = cell.recur(gates_x[:, t], state)
+        h_t = new[0]
         if valid is None:
-            h, c = h_t, c_t
+            state = new
         else:
             keep = valid[:, t, None]  # [B, 1]
-            h, c = torch.where(keep, h_t, h), torch.where(keep, c_t, c)
+            state = tuple(torch.where(keep, n, s) for n, s in zip(new, state, strict=True))
             h_t = h_t.masked_fill(~keep, 0.0)
         outputs.append(h_t)
     out = torch.stack(outputs, dim=1)  # [B, T, H]
     if reverse is not None:
         out = _gather_time(out, reverse)
-    return out, (h, c)
+    return out, state
 
 
 # ---------------------------------------------------------------- LSTM over lengths, for the CPU

@@ -11,6 +11,12 @@ none) and there is no input feeding, no step depends on the previous step's atte
 `forward` takes a fast path: one fused RNN call over the whole target and attention for all T
 steps at once. Bahdanau attention (queried with the previous state, its context fed into the
 cell) and input feeding need the step loop.
+
+Training-time randomness that must stay fixed along a sequence is drawn once, at the start of
+`forward` (`draw_masks` -> `DropoutMasks`): word dropout's decisions for every target input
+token and, with `variational`, one dropout mask per sentence for the embeddings, between the
+layers and on h̃. Both paths read them, and a loop of `step(..., masks=masks.at(t))` over the
+same masks equals `forward` in training too (tested).
 """
 
 from __future__ import annotations
@@ -23,10 +29,10 @@ from torch import Tensor, nn
 
 from nmtkit.models.attention import Attention, StepAttention
 from nmtkit.models.bridge import Bridge
-from nmtkit.models.dropout import Dropout
+from nmtkit.models.dropout import Dropout, WordDropout, apply_mask
 from nmtkit.models.encoder import EncoderOutput
-from nmtkit.models.rnn import RNNState, StackedRNN
-from nmtkit.recipe import CellKind, FeedingKind
+from nmtkit.models.rnn import LayerMasks, RNNState, StackedRNN
+from nmtkit.recipe import CellKind, FeedingKind, WordDropoutMode
 
 
 class DecoderState(NamedTuple):
@@ -41,6 +47,21 @@ class StepOutput(NamedTuple):
     log_probs: Tensor  # [B, V] fp32
     state: DecoderState
     attention: Tensor | None  # [B, S] fp32; None for attention `none`
+
+
+class DropoutMasks(NamedTuple):
+    """The dropout decisions of one teacher-forced batch, drawn once (`RNNDecoder.draw_masks`);
+    None where a kind of dropout is off. Variational masks hold 0 or 1 / (1 - p)."""
+
+    words: Tensor | None  # [B, T] bool (one step's: [B]), True where word dropout hits y_{t-1}
+    embed: Tensor | None  # [B, E] variational mask on e_t
+    layers: LayerMasks | None  # [B, H] each: variational masks between stacked layers
+    output: Tensor | None  # [B, H] variational mask on h̃_t
+
+    def at(self, t: int) -> DropoutMasks:
+        """The masks of step t: the word-dropout decisions of position t; the others are the
+        same at every step."""
+        return self._replace(words=None if self.words is None else self.words[:, t])
 
 
 class _Advance(NamedTuple):
@@ -144,11 +165,16 @@ class RNNDecoder(nn.Module):
         dropout: float = 0.0,
         embed_dropout: float = 0.0,
         residual: bool = False,
+        word_dropout: float = 0.0,
+        word_dropout_mode: WordDropoutMode = "unk",
+        variational: bool = False,
     ) -> None:
         super().__init__()
         self.embed, self.attention, self.bridge, self.output = embed, attention, bridge, output
         self.hidden_size = hidden_size
-        self.embed_dropout = Dropout(embed_dropout)
+        self.variational = variational
+        self.word_dropout = WordDropout(word_dropout, word_dropout_mode)
+        self.embed_dropout = Dropout(embed_dropout, variational=variational)
         self.feeding = InputFeeding(input_feeding, embed.embedding_dim, hidden_size)
         context_size = hidden_size if attention.before_cell else 0
         self.rnn = StackedRNN(
@@ -158,9 +184,10 @@ class RNNDecoder(nn.Module):
             num_layers,
             dropout=dropout,
             residual=residual,
+            variational=variational,
         )
         self.combine = nn.Linear(2 * hidden_size, hidden_size, bias=False)  # W_c
-        self.dropout = Dropout(dropout)
+        self.dropout = Dropout(dropout, variational=variational)
 
     @property
     def fast_path_allowed(self) -> bool:
@@ -183,26 +210,39 @@ class RNNDecoder(nn.Module):
             feed=None if state.feed is None else state.feed.index_select(0, index),
         )
 
-    def step(self, prev_ids: Tensor, state: DecoderState, enc: EncoderOutput) -> StepOutput:
+    def step(
+        self,
+        prev_ids: Tensor,
+        state: DecoderState,
+        enc: EncoderOutput,
+        *,
+        masks: DropoutMasks | None = None,
+    ) -> StepOutput:
         """One decoder step: prev_ids [B] -> log_probs [B, V], new state, attention [B, S].
 
         prev_ids and the state may have K rows per sentence of `enc` (B*K rows, sentence b's
         at b*K .. b*K+K-1): beam search keeps one encoder row per sentence, and attention
         reads it once for the K beams.
 
-        1. embed the previous token: e_t = dropout(E y_{t-1})                       [B, E]
+        1. embed the previous token: e_t = dropout(E word_dropout(y_{t-1}))         [B, E]
         2. input feeding: x_t = feed(e_t, h̃_{t-1}) (see `InputFeeding`; h̃_0 = 0);
            Bahdanau: c_t = attend(s_{t-1}, enc) with the previous top state, x_t = [x_t; c_t]
         3. run the RNN one step: s_t = RNN(x_t, s_{t-1}); h_t = top layer of s_t     [B, H]
         4. attend (Luong, multi-head): c_t, a_t = attend(h_t, enc); none: c_t = h_enc
         5. attentional vector: h̃_t = dropout(tanh(W_c [c_t; h_t]))                 [B, H]
         6. output: log_softmax(W_o h̃_t + b_o)                                        [B, V]
+
+        `masks` (training only): this step's dropout decisions, `draw_masks(tgt_in).at(t)`, so
+        that a loop of steps equals `forward`; needed in training with variational dropout.
+        Without them a training step draws its own word-dropout decisions.
         """
         _check_step_inputs(prev_ids, state, enc)
-        emb = self.embed_dropout(self.embed(prev_ids))  # 1. [B, E]
+        if masks is None:
+            masks = self._step_masks(prev_ids)
+        emb = self._embed(prev_ids, masks)  # 1. [B, E]
         table = self._folded_embedding()
         first_gates = None if table is None else table.index_select(0, prev_ids)
-        advance = self._advance(emb, state, enc, first_gates=first_gates)  # 2.-5.
+        advance = self._advance(emb, state, enc, first_gates=first_gates, masks=masks)  # 2.-5.
         logits = self.output(advance.attentional)  # 6. [B, V]
         log_probs = F.log_softmax(logits.float(), dim=-1)
         return StepOutput(log_probs, advance.state, advance.weights)
@@ -233,15 +273,54 @@ class RNNDecoder(nn.Module):
             )
         if enc.keys is None:  # not from Seq2Seq.encode: project the keys once, not per step
             enc = enc._replace(keys=self.attention.project_keys(enc.states))
-        emb = self.embed_dropout(self.embed(tgt_in))  # [B, T, E]
+        masks = self.draw_masks(tgt_in)  # training only; None when nothing is drawn
+        emb = self._embed(tgt_in, masks)  # [B, T, E]
         state = self.init_state(enc)
         if fast_path:
-            attentional = self._forward_fast(emb, state, enc)
+            attentional = self._forward_fast(emb, state, enc, masks)
         else:
-            attentional = self._forward_loop(emb, state, enc)
+            attentional = self._forward_loop(emb, state, enc, masks)
         if positions is not None:
             attentional = attentional[positions]  # [N, H]
         return self.output(attentional) if project else attentional
+
+    def draw_masks(self, tgt_in: Tensor) -> DropoutMasks | None:
+        """The dropout decisions for teacher forcing tgt_in [B, T] (see `DropoutMasks`), drawn
+        in this order: word dropout, then the variational masks (embedding, between layers,
+        h̃). None in eval mode or with both off; nothing is drawn for what is off."""
+        words = self.word_dropout.draw(tgt_in)  # [B, T] | None
+        if not (self.variational and self.training):
+            return None if words is None else DropoutMasks(words, None, None, None)
+        batch, device = tgt_in.size(0), tgt_in.device
+        embed = self.embed_dropout.draw_mask(batch, self.embed.embedding_dim, device)
+        layers = self.rnn.layer_masks(batch, device)
+        output = self.dropout.draw_mask(batch, self.hidden_size, device)
+        return DropoutMasks(words, embed, layers, output)
+
+    def _step_masks(self, prev_ids: Tensor) -> DropoutMasks | None:
+        """A step's own dropout decisions when `step` is given none: word dropout for these
+        tokens. Variational masks must be the sequence's, so they cannot be drawn here."""
+        needs_masks = self.dropout.p > 0.0 or self.embed_dropout.p > 0.0
+        if self.training and self.variational and needs_masks:
+            raise ValueError(
+                "a training step with variational dropout needs the sequence's masks: "
+                "draw_masks(tgt_in).at(t)"
+            )
+        words = self.word_dropout.draw(prev_ids)  # [B] | None
+        return None if words is None else DropoutMasks(words, None, None, None)
+
+    def _embed(self, ids: Tensor, masks: DropoutMasks | None) -> Tensor:
+        """Word dropout, lookup, embedding dropout: ids [B, T] or [B] -> [B, T, E] or [B, E]."""
+        emb = self.word_dropout.lookup(self.embed, ids, None if masks is None else masks.words)
+        if self.variational:
+            return apply_mask(emb, None if masks is None else masks.embed)
+        return self.embed_dropout(emb)
+
+    def _drop_attentional(self, x: Tensor, masks: DropoutMasks | None) -> Tensor:
+        """Dropout on h̃ [B, H] or [B, T, H]: per element, or the sequence's variational mask."""
+        if self.variational:
+            return apply_mask(x, None if masks is None else masks.output)
+        return self.dropout(x)
 
     def _advance(
         self,
@@ -250,11 +329,12 @@ class RNNDecoder(nn.Module):
         enc: EncoderOutput,
         attend: StepAttention | None = None,
         first_gates: Tensor | None = None,
+        masks: DropoutMasks | None = None,
     ) -> _Advance:
         """Steps 2-5 of `step` for embedded tokens emb [B, E]; `attend` (teacher-forced loop)
         replaces the attention call of step 4. `first_gates` (inference, see
         `_folded_embedding`): the first layer's input projection of e_t, so x_t is passed
-        without its e_t columns and is never concatenated."""
+        without its e_t columns and is never concatenated. `masks`: the variational masks."""
         if first_gates is None:
             x = self.feeding(emb, state.feed)  # 2. [B, E']
         else:
@@ -263,12 +343,15 @@ class RNNDecoder(nn.Module):
         if self.attention.before_cell:
             context, weights = self.attention(state.hidden[-1], enc)  # [B, H], [B, S]
             x = torch.cat([x, context], dim=-1)  # [B, E' + H]
-        out = self.rnn.step(x, RNNState(state.hidden, state.cell), first_gates=first_gates)  # 3.
+        rnn_state = RNNState(state.hidden, state.cell)
+        layers = None if masks is None else masks.layers
+        out = self.rnn.step(x, rnn_state, first_gates=first_gates, masks=layers)  # 3.
         h = out.outputs  # [B, H]
         if not self.attention.before_cell:
             context, weights = attend(h) if attend else self.attention(h, enc)  # 4. [B, H], [B, S]
         assert context is not None
-        attentional = self.dropout(torch.tanh(self.combine(torch.cat([context, h], -1))))  # 5.
+        attentional = torch.tanh(self.combine(torch.cat([context, h], -1)))  # 5.
+        attentional = self._drop_attentional(attentional, masks)
         feed = attentional if self.feeding.kind != "none" else None
         return _Advance(attentional, DecoderState(out.state.hidden, out.state.cell, feed), weights)
 
@@ -293,7 +376,9 @@ class RNNDecoder(nn.Module):
         self._folded_cache = (key, table)
         return table
 
-    def _forward_loop(self, emb: Tensor, state: DecoderState, enc: EncoderOutput) -> Tensor:
+    def _forward_loop(
+        self, emb: Tensor, state: DecoderState, enc: EncoderOutput, masks: DropoutMasks | None
+    ) -> Tensor:
         """Steps 2-5 for every position in turn: emb [B, T, E] -> h̃ [B, T, H].
 
         When gradients are on and the attention has a step-loop form (Luong dot / general, see
@@ -304,17 +389,22 @@ class RNNDecoder(nn.Module):
             attend = self.attention.step_loop(enc)
         attentional = []
         for emb_t in emb.unbind(1):  # unbind, not emb[:, t]: its backward is one stack, not T
-            advance = self._advance(emb_t, state, enc, attend)
+            advance = self._advance(emb_t, state, enc, attend, masks=masks)
             attentional.append(advance.attentional)
             state = advance.state
         return torch.stack(attentional, dim=1)
 
-    def _forward_fast(self, emb: Tensor, state: DecoderState, enc: EncoderOutput) -> Tensor:
+    def _forward_fast(
+        self, emb: Tensor, state: DecoderState, enc: EncoderOutput, masks: DropoutMasks | None
+    ) -> Tensor:
         """Steps 3-5 for all positions at once (attention after the cell, no input feeding):
         emb [B, T, E] -> h̃ [B, T, H]."""
-        out = self.rnn(emb, state=RNNState(state.hidden, state.cell))  # [B, T, H]
+        rnn_state = RNNState(state.hidden, state.cell)
+        layers = None if masks is None else masks.layers
+        out = self.rnn(emb, state=rnn_state, masks=layers)  # [B, T, H]
         context, _ = self.attention(out.outputs, enc)  # [B, T, H]
-        return self.dropout(torch.tanh(self.combine(torch.cat([context, out.outputs], -1))))
+        attentional = torch.tanh(self.combine(torch.cat([context, out.outputs], -1)))
+        return self._drop_attentional(attentional, masks)
 
 
 def _check_step_inputs(prev_ids: Tensor, state: DecoderState, enc: EncoderOutput) -> None:

@@ -3,9 +3,11 @@
     enc = encoder(src, src_lens)      # src [B, S] ids, src_lens [B]
     enc.states [B, S, H], enc.mask [B, S], enc.hidden [L_enc, B, H], enc.cell [L_enc, B, H] | None
 
-embedding (given from outside, so source and target can share it) -> embedding dropout ->
-`StackedRNN` (LSTM / GRU / peephole LSTM; bidirectional, stacked, packed so that padding never
-reaches the recurrence; optional residual connections between layers).
+word dropout (training: tokens -> <unk> or zero embeddings) -> embedding (given from outside,
+so source and target can share it) -> embedding dropout -> `StackedRNN` (LSTM / GRU / peephole
+or layer-normalised LSTM / GRU; bidirectional, stacked, packed so that padding never reaches
+the recurrence; optional residual connections between layers). `variational`: embedding dropout
+and dropout between layers draw one mask per sentence, shared by all its positions.
 """
 
 from __future__ import annotations
@@ -15,9 +17,9 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from nmtkit.models.dropout import Dropout
+from nmtkit.models.dropout import Dropout, WordDropout
 from nmtkit.models.rnn import StackedRNN
-from nmtkit.recipe import CellKind
+from nmtkit.recipe import CellKind, WordDropoutMode
 
 
 class EncoderOutput(NamedTuple):
@@ -49,7 +51,7 @@ class EncoderOutput(NamedTuple):
 
 
 class RNNEncoder(nn.Module):
-    """Embedding -> dropout -> stacked (bi)directional RNN over the source."""
+    """Word dropout -> embedding -> dropout -> stacked (bi)directional RNN over the source."""
 
     def __init__(
         self,
@@ -62,11 +64,15 @@ class RNNEncoder(nn.Module):
         dropout: float = 0.0,
         embed_dropout: float = 0.0,
         residual: bool = False,
+        word_dropout: float = 0.0,
+        word_dropout_mode: WordDropoutMode = "unk",
+        variational: bool = False,
     ) -> None:
         super().__init__()
         self.embed = embed
         self.hidden_size = hidden_size
-        self.embed_dropout = Dropout(embed_dropout)
+        self.word_dropout = WordDropout(word_dropout, word_dropout_mode)
+        self.embed_dropout = Dropout(embed_dropout, variational=variational)
         self.rnn = StackedRNN(
             cell,
             embed.embedding_dim,
@@ -75,12 +81,14 @@ class RNNEncoder(nn.Module):
             bidirectional=bidirectional,
             dropout=dropout,
             residual=residual,
+            variational=variational,
         )
 
     def forward(self, src: Tensor, src_lens: Tensor) -> EncoderOutput:
         """src [B, S] ids (padded with pad id), src_lens [B] (each >= 1) -> EncoderOutput."""
         _check_encoder_inputs(src, src_lens)
-        emb = self.embed_dropout(self.embed(src))  # [B, S, E]
+        dropped = self.word_dropout.draw(src)  # [B, S] bool; None when off (nothing drawn)
+        emb = self.embed_dropout(self.word_dropout.lookup(self.embed, src, dropped))  # [B, S, E]
         out = self.rnn(emb, lengths=src_lens)  # outputs [B, S, H]
         lengths = src_lens.to(src.device)
         positions = torch.arange(src.size(1), device=src.device)

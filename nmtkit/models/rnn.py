@@ -6,13 +6,19 @@
 - `lstm` / `gru` run through the fused `nn.LSTM` / `nn.GRU` (cuDNN on CUDA); with `lengths` the
   batch is packed (`pack_padded_sequence(..., enforce_sorted=False)`), so padding never reaches
   the recurrence and outputs are zeros at padded positions.
-- `peephole_lstm` runs through `cells.PeepholeLSTM`, which takes `lengths` directly.
+- `peephole_lstm`, `layernorm_lstm` and `layernorm_gru` run through `cells.PeepholeLSTM`,
+  `layernorm.LayerNormLSTM` / `LayerNormGRU` (Python step loops, `cells.LoopRNN`), which take
+  `lengths` directly. `layernorm_gru`, like `gru`, has no cell state (`has_cell_state`).
 - `bidirectional`: each direction has hidden_size // 2 units, so the outputs always have
   hidden_size features; final states come back with the two directions concatenated,
   [L, B, hidden_size], the layout the decoder and the bridges use.
 - Dropout between layers. `residual`: x_{l+1} = rnn_l(dropout(x_l)) + x_l for l >= 1 (layer 0
   changes the size, so it has no shortcut); this needs one module per layer, while without
   residual connections one multi-layer fused module does the whole stack (faster).
+- `variational`: the dropout between layers draws one mask per sequence, shared by all time
+  steps ([B, 1, H]; `layer_masks`). The fused multi-layer nn.LSTM / nn.GRU can only drop out
+  per position, so with more than one layer this also runs one module per layer, as
+  `residual` does (slower on cuDNN: one kernel call per layer instead of one for the stack).
 """
 
 from __future__ import annotations
@@ -23,12 +29,19 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from nmtkit.models.cells import PeepholeLSTM, lstm_by_steps
-from nmtkit.models.dropout import Dropout, dropout
+from nmtkit.models.cells import LoopRNN, PeepholeLSTM, lstm_by_steps
+from nmtkit.models.dropout import Dropout, apply_mask, dropout
+from nmtkit.models.layernorm import LayerNormGRU, LayerNormLSTM
 from nmtkit.recipe import CellKind
 
 _WEIGHT_NAMES = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
-RecurrentModule = nn.LSTM | nn.GRU | PeepholeLSTM
+RecurrentModule = nn.LSTM | nn.GRU | LoopRNN
+LayerMasks = tuple[Tensor, ...]  # variational dropout: one [B, H] mask per layer boundary
+
+
+def has_cell_state(cell: CellKind) -> bool:
+    """Whether the cell carries a memory cell c besides h (the LSTMs do, the GRUs do not)."""
+    return cell not in ("gru", "layernorm_gru")
 
 
 class RNNState(NamedTuple):
@@ -56,15 +69,18 @@ class StackedRNN(nn.Module):
         bidirectional: bool = False,
         dropout: float = 0.0,
         residual: bool = False,
+        variational: bool = False,
     ) -> None:
         super().__init__()
         self.directions = 2 if bidirectional else 1
         if hidden_size % self.directions:
             raise ValueError(f"hidden_size {hidden_size} must be even when bidirectional")
-        self.has_cell = cell != "gru"
+        self.hidden_size = hidden_size
+        self.has_cell = has_cell_state(cell)
         self.residual = residual and num_layers > 1
+        self.variational = variational
         per_direction = hidden_size // self.directions
-        if self.residual:
+        if self.residual or (variational and num_layers > 1):  # one module per layer
             sizes = [input_size] + [hidden_size] * (num_layers - 1)
             blocks = [_make_rnn(cell, size, per_direction, 1, bidirectional, 0.0) for size in sizes]
         else:
@@ -72,23 +88,29 @@ class StackedRNN(nn.Module):
                 _make_rnn(cell, input_size, per_direction, num_layers, bidirectional, dropout)
             ]
         self.blocks = nn.ModuleList(blocks)
-        self.layers_per_block = 1 if self.residual else num_layers
-        self.dropout = Dropout(dropout)
+        self.layers_per_block = num_layers // len(blocks)
+        self.dropout = Dropout(dropout, variational=variational)
 
     def forward(
-        self, inputs: Tensor, lengths: Tensor | None = None, state: RNNState | None = None
+        self,
+        inputs: Tensor,
+        lengths: Tensor | None = None,
+        state: RNNState | None = None,
+        *,
+        masks: LayerMasks | None = None,
     ) -> RNNOutput:
-        """inputs [B, T, I], lengths [B] (None: all T), state (default zeros) -> RNNOutput."""
+        """inputs [B, T, I], lengths [B] (None: all T), state (default zeros) -> RNNOutput.
+        `masks`: variational dropout's masks between layers (`layer_masks`); drawn here when
+        None."""
+        if masks is None:
+            masks = self.layer_masks(inputs.size(0), inputs.device)
         x = inputs
         hiddens: list[Tensor] = []
         cells: list[Tensor] = []
         for i, block in enumerate(self.blocks):
             hx = self._block_state(state, i)
-            if self.residual and i > 0:
-                y, final = _run(block, self.dropout(x), lengths, hx)
-                x = y + x
-            else:
-                x, final = _run(block, x, lengths, hx)
+            y, final = _run(block, self._between_layers(x, i, masks), lengths, hx)
+            x = y + x if self.residual and i > 0 else y
             h_n, c_n = final if isinstance(final, tuple) else (final, None)
             hiddens.append(self._join_directions(h_n))
             if c_n is not None:
@@ -96,6 +118,29 @@ class StackedRNN(nn.Module):
         hidden = hiddens[0] if len(hiddens) == 1 else torch.cat(hiddens)
         cell = None if not cells else cells[0] if len(cells) == 1 else torch.cat(cells)
         return RNNOutput(x, RNNState(hidden, cell))
+
+    def layer_masks(self, batch: int, device: torch.device) -> LayerMasks | None:
+        """Variational dropout between layers: one [B, H] mask per boundary between blocks,
+        for whole sequences (a step loop draws them once and passes them to every `step`).
+        None, drawing nothing, when not variational, in eval mode, p == 0 or one layer."""
+        if not self._draws_layer_masks:
+            return None
+        masks = [self.dropout.draw_mask(batch, self.hidden_size, device) for _ in self.blocks[1:]]
+        return tuple(m for m in masks if m is not None)
+
+    @property
+    def _draws_layer_masks(self) -> bool:
+        p = self.dropout.p
+        return self.variational and len(self.blocks) > 1 and self.training and p > 0.0
+
+    def _between_layers(self, x: Tensor, block: int, masks: LayerMasks | None) -> Tensor:
+        """The input of `block` from the previous block's output x: dropout (none before the
+        first block; with `variational`, the given per-sequence mask)."""
+        if block == 0:
+            return x
+        if self.variational:
+            return x if masks is None else apply_mask(x, masks[block - 1])
+        return self.dropout(x)
 
     def first_input_weights(self) -> tuple[Tensor, Tensor] | None:
         """(W_ih, b_ih) of the first layer when `step` can take its input split (see `step`'s
@@ -107,7 +152,14 @@ class StackedRNN(nn.Module):
         assert isinstance(weight, Tensor) and isinstance(bias, Tensor)
         return weight, bias
 
-    def step(self, x: Tensor, state: RNNState, *, first_gates: Tensor | None = None) -> RNNOutput:
+    def step(
+        self,
+        x: Tensor,
+        state: RNNState,
+        *,
+        first_gates: Tensor | None = None,
+        masks: LayerMasks | None = None,
+    ) -> RNNOutput:
         """One time step of the stack: x [B, I] -> outputs [B, H] (top layer) and the new state.
 
         For unidirectional LSTM/GRU stacks this runs `torch.lstm_cell` / `torch.gru_cell` on the
@@ -120,19 +172,25 @@ class StackedRNN(nn.Module):
         of the leading input columns, already computed, bias b_ih included; x then holds only
         the remaining columns (it may be [B, 0]). The decoder uses it at inference with the
         embedding's share looked up from a table (`RNNDecoder._folded_embedding`).
+
+        `masks` (variational dropout in training): the sequence's masks between layers, drawn
+        once with `layer_masks` and passed to every step; required then.
         """
-        if self.directions != 1 or isinstance(self.blocks[0], PeepholeLSTM):
-            out = self(x.unsqueeze(1), state=state)
+        if masks is None and self._draws_layer_masks:
+            raise ValueError("a training step with variational dropout needs `layer_masks`")
+        if self.directions != 1 or isinstance(self.blocks[0], LoopRNN):
+            out = self(x.unsqueeze(1), state=state, masks=masks)
             return RNNOutput(out.outputs[:, 0], out.state)
         if first_gates is not None and self.first_input_weights() is None:
             raise ValueError("first_gates needs a unidirectional LSTM or GRU stack")
         hiddens: list[Tensor] = []
         cells: list[Tensor] = []
         for i, block in enumerate(self.blocks):
-            if self.residual and i > 0:
-                x = self._cell_steps(block, self.dropout(x), state, hiddens, cells) + x
-            else:
-                x = self._cell_steps(block, x, state, hiddens, cells, first_gates)
+            inputs = self._between_layers(x, i, masks)
+            y = self._cell_steps(
+                block, inputs, state, hiddens, cells, first_gates if i == 0 else None
+            )
+            x = y + x if self.residual and i > 0 else y
         cell = torch.stack(cells) if cells else None
         return RNNOutput(x, RNNState(torch.stack(hiddens), cell))
 
@@ -192,12 +250,20 @@ class StackedRNN(nn.Module):
         return x.view(layers2 // 2, 2, batch, half).transpose(1, 2).reshape(-1, batch, 2 * half)
 
 
+_LOOP_RNNS: dict[str, type[LoopRNN]] = {
+    "peephole_lstm": PeepholeLSTM,
+    "layernorm_lstm": LayerNormLSTM,
+    "layernorm_gru": LayerNormGRU,
+}
+
+
 def _make_rnn(
     cell: CellKind, input_size: int, size: int, layers: int, bidirectional: bool, dropout: float
 ) -> RecurrentModule:
     dropout = dropout if layers > 1 else 0.0  # torch warns about dropout on a single layer
-    if cell == "peephole_lstm":
-        return PeepholeLSTM(input_size, size, layers, bidirectional=bidirectional, dropout=dropout)
+    if cell in _LOOP_RNNS:
+        loop = _LOOP_RNNS[cell]
+        return loop(input_size, size, layers, bidirectional=bidirectional, dropout=dropout)
     rnn_type = nn.LSTM if cell == "lstm" else nn.GRU
     return rnn_type(
         input_size, size, layers, batch_first=True, bidirectional=bidirectional, dropout=dropout
@@ -208,7 +274,7 @@ def _run(
     block: nn.Module, x: Tensor, lengths: Tensor | None, hx: Tensor | tuple | None
 ) -> tuple[Tensor, Tensor | tuple[Tensor, Tensor]]:
     """Run one block over [B, T, I]; returns outputs [B, T, D*Hd] and torch's final state."""
-    if isinstance(block, PeepholeLSTM):
+    if isinstance(block, LoopRNN):
         return block(x, hx, lengths=lengths)
     if lengths is None:
         return block(x, hx)

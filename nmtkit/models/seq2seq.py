@@ -10,13 +10,14 @@ Shared embeddings are one module held by both; a tied output layer holds the tar
 embedding's weight Parameter itself.
 
 Initialisation (`_initialise`, recipe `model.param_init`):
-- `uniform` (default): every parameter U(-init_range, init_range), padding rows zero. This is
+- `uniform` (default): every parameter U(-init_range, init_range), padding rows zero, except
+  the layer-normalised cells' normalisations (nn.LayerNorm: gain 1, bias 0). This is
   Luong et al. (2015) and OpenNMT-py's `param_init 0.1`. On the 2-layer input-feeding model it
   learns about twice as fast per update as `xavier` (docs/benchmarks.md, "Initialisation").
 - `xavier`: Linear weights Xavier-uniform, biases 0; embeddings U(-0.1, 0.1) with a zero padding
   row; nn.LSTM / nn.GRU keep torch's U(-1/√H, 1/√H); LSTM forget-gate biases are 1 (b_ih 1,
-  b_hh 0; the peephole cell does the same itself); nn.MultiheadAttention keeps its own Xavier
-  initialisation for the input projection.
+  b_hh 0; the peephole and layer-normalised cells do the same themselves, LayerNorm gains 1 and
+  biases 0); nn.MultiheadAttention keeps its own Xavier initialisation for the input projection.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from nmtkit.models.attention import make_attention
 from nmtkit.models.bridge import make_bridge
 from nmtkit.models.decoder import OutputLayer, RNNDecoder
 from nmtkit.models.encoder import EncoderOutput, RNNEncoder
+from nmtkit.models.rnn import has_cell_state
 from nmtkit.recipe import InitScheme, ModelConfig
 
 
@@ -97,11 +99,16 @@ def build_model(cfg: ModelConfig, src_vocab_size: int, tgt_vocab_size: int) -> S
         dropout=cfg.dropout,
         embed_dropout=embed_dropout,
         residual=cfg.residual,
+        word_dropout=cfg.word_dropout,
+        word_dropout_mode=cfg.word_dropout_mode,
+        variational=cfg.variational_dropout,
     )
     decoder = RNNDecoder(
         tgt_embed,
         make_attention(cfg.attention, cfg.hidden_size, heads=cfg.attention_heads),
-        make_bridge(cfg.init, cfg.hidden_size, cfg.decoder_layers, has_cell=cfg.cell != "gru"),
+        make_bridge(
+            cfg.init, cfg.hidden_size, cfg.decoder_layers, has_cell=has_cell_state(cfg.cell)
+        ),
         OutputLayer(
             cfg.hidden_size,
             tgt_vocab_size,
@@ -114,6 +121,9 @@ def build_model(cfg: ModelConfig, src_vocab_size: int, tgt_vocab_size: int) -> S
         dropout=cfg.dropout,
         embed_dropout=embed_dropout,
         residual=cfg.residual,
+        word_dropout=cfg.word_dropout,
+        word_dropout_mode=cfg.word_dropout_mode,
+        variational=cfg.variational_dropout,
     )
     model = Seq2Seq(encoder, decoder)
     _initialise(model, cfg.param_init, cfg.init_range)
@@ -131,6 +141,8 @@ def _initialise(model: nn.Module, scheme: InitScheme, init_range: float) -> None
             if isinstance(module, nn.Embedding) and module.padding_idx is not None:
                 with torch.no_grad():
                     module.weight[module.padding_idx].zero_()
+            elif isinstance(module, nn.LayerNorm):
+                module.reset_parameters()  # gain 1, bias 0 (draws no random numbers)
         return
     for module in model.modules():
         if isinstance(module, nn.Linear):

@@ -150,3 +150,24 @@ def test_k_queries_per_sentence_equal_a_repeated_encoder_output(kind: AttentionK
         torch.testing.assert_close(weights, expected_weights)
     with pytest.raises(ValueError, match=r"\[B\*K, H\]"):
         attention(queries(3 * k + 1), enc)
+
+
+@pytest.mark.parametrize("heads", [1, 2, 4])
+def test_multihead_equals_nn_multiheadattention(heads: int) -> None:
+    """Keys and values projected once per sentence give what nn.MultiheadAttention's own
+    forward (which projects them for every query) gives, padding masked."""
+    from nmtkit.models.attention import MultiHeadAttention
+
+    torch.manual_seed(heads)
+    attention = MultiHeadAttention(8, heads)
+    states = torch.randn(3, 5, 8)
+    mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0], [1, 0, 0, 0, 0]], dtype=torch.bool)
+    states = states * mask[..., None]
+    enc = EncoderOutput(states, mask, mask.sum(1), torch.zeros(1, 3, 8), None)
+    query = torch.randn(3, 4, 8)
+    want, want_weights = attention.mha(query, states, states, key_padding_mask=~mask)
+    for projected in (enc, enc._replace(keys=attention.project_keys(states))):
+        got = attention(query, projected)
+        torch.testing.assert_close(got.context, want, rtol=1e-5, atol=1e-6)
+        assert got.weights is not None
+        torch.testing.assert_close(got.weights, want_weights, rtol=1e-5, atol=1e-6)

@@ -11,7 +11,7 @@ from nmtkit.data.tokenizer import PAD_ID
 from nmtkit.models.encoder import RNNEncoder
 from nmtkit.models.rnn import RNNState, StackedRNN
 
-CELLS = ["lstm", "gru", "peephole_lstm"]
+CELLS = ["lstm", "gru", "peephole_lstm", "layernorm_lstm", "layernorm_gru"]
 
 
 def make_encoder(cell: str, **options: object) -> RNNEncoder:
@@ -53,7 +53,7 @@ def test_final_hidden_joins_both_directions(cell: str) -> None:
         enc = encoder(src, lens)
     assert enc.states.shape == (3, 6, 8)
     assert enc.hidden.shape == (2, 3, 8)
-    assert (enc.cell is None) == (cell == "gru")
+    assert (enc.cell is None) == (cell in ("gru", "layernorm_gru"))
     # forward direction: state at the last real token; backward: state at the first token
     torch.testing.assert_close(enc.hidden[-1, :, :4], enc.states[torch.arange(3), lens - 1, :4])
     torch.testing.assert_close(enc.hidden[-1, :, 4:], enc.states[:, 0, 4:])
