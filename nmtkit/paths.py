@@ -10,8 +10,9 @@ runs/<name>/
     shards/{split}.{src,tgt}.{bin,idx}
   checkpoints/                last.pt, best.pt, keep-N
   logs/metrics.jsonl
+  tensorboard/                TensorBoard event files (a view of metrics.jsonl)
   translations/
-  reports/
+  reports/                    <split>.json, <split>.png, training.png
 """
 
 from __future__ import annotations
@@ -57,6 +58,14 @@ class RunPaths:
     @property
     def logs(self) -> Path:
         return self.root / "logs"
+
+    @property
+    def metrics(self) -> Path:
+        return self.logs / "metrics.jsonl"
+
+    @property
+    def tensorboard(self) -> Path:
+        return self.root / "tensorboard"
 
     @property
     def translations(self) -> Path:

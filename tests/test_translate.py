@@ -305,8 +305,10 @@ def test_evaluate_run_translates_and_scores_the_test_split(trained: Path) -> Non
     import sacrebleu
 
     run = trained / "run"
+    (run / "reports" / "training.png").unlink()  # drawn by training, and again by evaluate
     result = run_cli("evaluate", run, "--buckets", "3,6")
     assert result.exit_code == 0, result.stderr
+    assert (run / "reports" / "training.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     hyps = (run / "translations" / "test.de").read_text(encoding="utf-8").splitlines()
     refs = (run / "data" / "text" / "test.de").read_text(encoding="utf-8").splitlines()
     assert len(hyps) == len(refs) == 40

@@ -11,6 +11,8 @@ The modules, each importing only those listed before it (nothing is re-exported 
   per bucket.
 - `tables`: a report as rich terminal tables and as JSON; `plot`: as a score-by-length figure
   (matplotlib, imported only when drawing).
+- `curves`: a run's training curves from its metrics log (`reports/training.png`), drawn by
+  training when it ends and by the run mode.
 - `run`: `nmtkit evaluate` itself: the file mode (`evaluate_files`) and the run mode
   (`evaluate_run`: a run's test splits translated with its best checkpoint, then scored).
 """

@@ -1,5 +1,6 @@
 """What training shows and records: the live progress bar and `logs/metrics.jsonl`. Loss sums
 stay on the device between log intervals (`LossWindow`): one host sync per `log_every` updates.
+The loop mirrors each record to TensorBoard (`train.tensorboard`); `evaluate.curves` draws them.
 """
 
 from __future__ import annotations

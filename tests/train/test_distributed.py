@@ -205,6 +205,8 @@ def test_two_processes_make_the_updates_of_one(
     stderr = "".join(err for _, err in ends)
     assert "x 2 processes" in stderr
     assert stderr.count("valid @ 4") == 1  # rank 0 alone reports
+    assert stderr.count("training.png") == 1  # and draws the curves
+    assert len(list((recipe.parent / "run" / "tensorboard").glob("events.out.tfevents.*"))) == 1
     assert_same_training(single, recipe.parent / "run")
 
 
