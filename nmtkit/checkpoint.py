@@ -26,8 +26,7 @@ import numpy as np
 import torch
 
 from nmtkit import __version__
-from nmtkit.data.manifest import PreparedData
-from nmtkit.data.tokenizer import Tokenizer
+from nmtkit.data.tokenizer import TokenizerModels
 from nmtkit.errors import UserError
 from nmtkit.paths import WriteError, atomic_write
 from nmtkit.recipe import Recipe, parse_recipe
@@ -40,31 +39,6 @@ TRAINING_STATE = ("state", "optimizer", "schedule", "scaler", "sampler", "log_wi
 
 class CheckpointError(UserError):
     """A checkpoint that cannot be read, or was not written by a compatible nmtkit."""
-
-
-@dataclass(frozen=True)
-class TokenizerModels:
-    """The SentencePiece model(s) a model was trained with, as bytes, with their hashes."""
-
-    joint: bool
-    src: bytes
-    tgt: bytes
-    src_sha256: str
-    tgt_sha256: str
-
-    @classmethod
-    def from_data(cls, data: PreparedData) -> TokenizerModels:
-        info, (src, tgt) = data.manifest.tokenizer, map(data.tokenizer, ("src", "tgt"))
-        return cls(info.joint, src.model_bytes, tgt.model_bytes, info.src_sha256, info.tgt_sha256)
-
-    @property
-    def hashes(self) -> tuple[str, str]:
-        return self.src_sha256, self.tgt_sha256
-
-    def load(self) -> tuple[Tokenizer, Tokenizer]:
-        """(source, target) tokenizers; one object for a joint vocabulary."""
-        src = Tokenizer(self.src)
-        return src, src if self.joint else Tokenizer(self.tgt)
 
 
 @dataclass
@@ -205,6 +179,28 @@ class Checkpoint:
                 f"{recipe.paths.data}; use --restart to train on the new data"
             )
         return self.training
+
+    def weights_to_fine_tune(
+        self, path: Path, shapes: dict[str, tuple[int, ...]], hashes: tuple[str, str]
+    ) -> dict[str, torch.Tensor]:
+        """The weights for a model with these parameter `shapes` trained on data with these
+        tokenizers (`train.init_from`); a UserError naming `path` if they do not fit."""
+        if self.tokenizer.hashes != hashes:
+            raise UserError(
+                f"train.init_from: {path} was trained with other tokenizers than those of the "
+                "prepared data; run `nmtkit prepare` with train.init_from set (it encodes the "
+                "corpus with the checkpoint's tokenizers), or use --force if it was prepared before"
+            )
+        mine = {key: tuple(value.shape) for key, value in self.model.items()}
+        if mine != shapes:
+            differ = sorted(set(mine.items()) ^ set(shapes.items()))[:3]
+            raise UserError(
+                f"train.init_from: {path} holds a model of another shape than the recipe's "
+                f"model section (parameters differ, e.g. {', '.join(f'{k} {s}' for k, s in differ)}"
+                "); fine-tuning keeps the architecture: take cell, sizes, layers, attention, "
+                "input_feeding, init and embedding sharing from its recipe"
+            )
+        return self.model
 
     def changed_train_settings(self, recipe: Recipe, ignore: tuple[str, ...]) -> list[str]:
         """The `train:` keys (other than `ignore`) whose values differ from the checkpoint's."""

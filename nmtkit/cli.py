@@ -62,12 +62,19 @@ def prepare(
     - `nmtkit prepare recipes/demo.yaml`
     - `nmtkit prepare recipes/demo.yaml --set data.source.synthetic.pairs=200000`
     - `nmtkit prepare my.yaml --set tokenizer.vocab_size=16000 --force`
+
+    With `train.init_from: CKPT` (fine-tuning) the corpus is encoded with that checkpoint's
+    SentencePiece model(s) instead of new ones, so the model keeps its vocabulary.
     """
     with user_errors():
+        from nmtkit.checkpoint import Checkpoint
         from nmtkit.data.prepare import prepare as run_prepare
         from nmtkit.recipe import load_recipe
 
-        run_prepare(load_recipe(recipe, set_ or []), force=force)
+        loaded = load_recipe(recipe, set_ or [])
+        init_from = loaded.train.init_from
+        given = None if init_from is None else Checkpoint.read(init_from).tokenizer
+        run_prepare(loaded, force=force, tokenizers=given)
 
 
 @app.command()
@@ -96,10 +103,13 @@ def train(
     model, optimizer, schedule, random states and data position); stop criteria may be
     changed for the continuation. Validates every `train.valid_every` updates (loss,
     perplexity, greedy BLEU/chrF), keeps `last.pt`, `best.pt` and the best
-    `train.keep_checkpoints`, and logs to `RUN_DIR/logs/metrics.jsonl`. Ctrl-C (SIGINT) or
-    SIGTERM saves `last.pt` and exits; after any kill, even SIGKILL in a checkpoint write, the
-    same command resumes from the last complete checkpoint. A second `train` on the same run
-    is refused while this one holds `RUN_DIR/.lock`.
+    `train.keep_checkpoints`, and logs to `RUN_DIR/logs/metrics.jsonl`, mirrored as TensorBoard
+    events in `RUN_DIR/tensorboard/` (`tensorboard --logdir RUN_DIR/tensorboard`; needs the
+    tensorboard package, off with `train.tensorboard=false`); when it ends, the curves are
+    drawn into `RUN_DIR/reports/training.png`. Ctrl-C (SIGINT) or SIGTERM saves `last.pt`
+    and exits; after any kill, even SIGKILL in a checkpoint write, the same command resumes
+    from the last complete checkpoint. A second `train` on the same run is refused while this
+    one holds `RUN_DIR/.lock`.
 
     Under torchrun, or with `--nproc N`, each process trains on its share of every global
     batch (`train.batch_tokens` is the global budget), so N processes make the same updates as
@@ -150,7 +160,8 @@ def evaluate(
     With a run directory (or its recipe) instead of files: translate the run's test split(s)
     with `best.pt` and the recipe's `decode:` settings into `RUN_DIR/translations/`, score
     them by source length as the recipe's `evaluate:` says, and write
-    `RUN_DIR/reports/<split>.json` and `<split>.png`.
+    `RUN_DIR/reports/<split>.json` and `<split>.png`, and the training curves
+    `RUN_DIR/reports/training.png`.
 
     Examples:
 

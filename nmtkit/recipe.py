@@ -22,7 +22,7 @@ from nmtkit.recipe_errors import describe_validation_error, describe_yaml_error,
 # Every choice set of the recipe, declared once; the models, search and evaluation use these.
 Split = Literal["train", "valid", "test"]
 InitScheme = Literal["uniform", "xavier"]
-CellKind = Literal["lstm", "gru", "peephole_lstm"]
+CellKind = Literal["lstm", "gru", "peephole_lstm", "layernorm_lstm", "layernorm_gru"]
 AttentionKind = Literal[
     "none", "bahdanau", "luong_dot", "luong_general", "luong_concat", "multihead"
 ]
@@ -30,6 +30,7 @@ FeedingKind = Literal["none", "concat", "linear", "gated"]
 InitKind = Literal["final", "bridge", "mean", "zeros"]
 Precision = Literal["fp32", "bf16", "fp16"]
 LengthBy = Literal["source", "reference"]
+WordDropoutMode = Literal["unk", "zero"]
 
 
 class RecipeError(UserError):
@@ -60,11 +61,24 @@ class ParallelFiles(Section):
 
 
 class FilesSource(Section):
-    """Local parallel text files per split."""
+    """Local parallel text files per split: `{src: FILE, tgt: FILE}`, or a path prefix that
+    `data.src_lang`/`tgt_lang` complete (`corpus/train` reads `corpus/train.en` and
+    `corpus/train.de`), so `--set data.src_lang=de data.tgt_lang=en` flips the direction."""
 
-    train: ParallelFiles
-    valid: ParallelFiles | None = None
-    test: ParallelFiles | None = None
+    train: ParallelFiles | str
+    valid: ParallelFiles | str | None = None
+    test: ParallelFiles | str | None = None
+
+    def with_langs(self, src_lang: str, tgt_lang: str) -> FilesSource:
+        """Every prefix completed into the files it names."""
+        completed = {
+            split: ParallelFiles(src=Path(f"{value}.{src_lang}"), tgt=Path(f"{value}.{tgt_lang}"))
+            if isinstance(value, str)
+            else value
+            for split in ("train", "valid", "test")
+            if (value := getattr(self, split)) is not None
+        }
+        return FilesSource(**completed)
 
 
 class TsvSource(Section):
@@ -162,6 +176,8 @@ class DataConfig(Section):
     def _distinct_langs(self) -> DataConfig:
         if self.src_lang == self.tgt_lang:
             raise ValueError(f"src_lang and tgt_lang are both {self.src_lang!r}")
+        if self.source.files is not None:
+            self.source.files = self.source.files.with_langs(self.src_lang, self.tgt_lang)
         return self
 
 
@@ -190,6 +206,22 @@ class ModelConfig(Section):
     dropout: float = Field(0.2, ge=0.0, lt=1.0, description="between layers and before output")
     embed_dropout: float | None = Field(
         None, ge=0.0, lt=1.0, description="dropout on embeddings; null: same as dropout"
+    )
+    word_dropout: float = Field(
+        0.0,
+        ge=0.0,
+        lt=1.0,
+        description="training only: each source and target input token is replaced (see "
+        "word_dropout_mode) with this probability; 0: off",
+    )
+    word_dropout_mode: WordDropoutMode = Field(
+        "unk", description="unk: the token becomes <unk>; zero: its embedding becomes zeros"
+    )
+    variational_dropout: bool = Field(
+        False,
+        description="dropout and embed_dropout draw one mask per sequence, shared by all time "
+        "steps (Gal & Ghahramani 2016), instead of one per position; stacked layers then run "
+        "one RNN module each (the fused multi-layer RNN can only drop out per position)",
     )
     residual: bool = Field(False, description="residual connections between stacked layers")
     tie_embeddings: bool = True
@@ -256,6 +288,20 @@ class TrainConfig(Section):
     log_every: int = Field(100, ge=1)
     early_stopping: EarlyStopping = EarlyStopping()
     keep_checkpoints: int = Field(3, ge=1)
+    average_last: int | None = Field(
+        None,
+        ge=2,
+        description="at the end, average the weights of the last N validated checkpoints into "
+        "avg.pt (validated and evaluated beside best.pt); those N are kept until then",
+    )
+    init_from: Path | None = Field(
+        None,
+        description="fine-tune: start from this checkpoint's weights (fresh optimizer, schedule "
+        "and data position); its tokenizers encode this recipe's corpus",
+    )
+    tensorboard: bool = Field(
+        True, description="write TensorBoard event files to <run>/tensorboard when installed"
+    )
 
     _max_time = field_validator("max_time", mode="before")(parse_duration)
 

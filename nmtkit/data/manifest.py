@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from nmtkit.data.shards import Shard
 from nmtkit.data.sources import file_stamp, input_files
-from nmtkit.data.tokenizer import Tokenizer
+from nmtkit.data.tokenizer import Tokenizer, TokenizerModels
 from nmtkit.errors import UserError
 from nmtkit.paths import SIDES, DataPaths, atomic_write_text
 from nmtkit.recipe import Recipe
@@ -84,6 +84,8 @@ def data_fingerprint(recipe: Recipe) -> str:
         "tokenizer": tokenizer,
         "files": [file_stamp(p) for p in input_files(recipe.data)],
     }
+    if recipe.train.init_from is not None:  # its tokenizers encode the corpus
+        parts["tokenizer_from"] = file_stamp(recipe.train.init_from)
     if recipe.data.source.synthetic is not None:
         from nmtkit.data.synthetic import GENERATOR_VERSION
 
@@ -178,6 +180,13 @@ class PreparedData:
     def tokenizer(self, side: str) -> Tokenizer:
         info = self.manifest.tokenizer
         return Tokenizer.load(self.root / (info.src_model if side == "src" else info.tgt_model))
+
+    def tokenizer_models(self) -> TokenizerModels:
+        """The tokenizer model(s) as bytes, as a checkpoint stores them."""
+        info, (src, tgt) = self.manifest.tokenizer, map(self.tokenizer, ("src", "tgt"))
+        return TokenizerModels(
+            info.joint, src.model_bytes, tgt.model_bytes, info.src_sha256, info.tgt_sha256
+        )
 
     def shards(self, split: str) -> tuple[Shard, Shard]:
         """(src, tgt) memory-mapped shards of a split."""

@@ -23,7 +23,7 @@ from nmtkit.data import manifest as mf
 from nmtkit.data.clean import RULES, CleanStats, clean_pairs
 from nmtkit.data.shards import Shard, ShardWriter, token_dtype
 from nmtkit.data.sources import Pair, available_splits, describe_split, iter_pairs
-from nmtkit.data.tokenizer import Tokenizer, train_sentencepiece
+from nmtkit.data.tokenizer import Tokenizer, TokenizerModels, train_sentencepiece
 from nmtkit.errors import UserError
 from nmtkit.paths import SIDES, DataPaths, atomic_write_text
 from nmtkit.recipe import DataConfig, Recipe
@@ -33,9 +33,20 @@ PROGRESS_EVERY = 1_000  # pairs between progress-bar updates (per-pair updates c
 SPM_SEED = 1
 
 
-def prepare(recipe: Recipe, *, force: bool = False) -> mf.Manifest:
-    """Prepare the recipe's data in its run directory; returns the manifest."""
+def prepare(
+    recipe: Recipe, *, force: bool = False, tokenizers: TokenizerModels | None = None
+) -> mf.Manifest:
+    """Prepare the recipe's data in its run directory; returns the manifest.
+
+    `tokenizers`: encode with these SentencePiece models instead of training new ones: those of
+    the checkpoint that `train.init_from` names (the caller reads it; it is required then), so a
+    fine-tuned model keeps its vocabulary."""
     paths = recipe.paths
+    if recipe.train.init_from is not None and tokenizers is None:
+        raise UserError(
+            f"train.init_from ({recipe.train.init_from}) is set: prepare needs that checkpoint's "
+            "tokenizers (`nmtkit prepare` reads them)"
+        )
     fingerprint = mf.data_fingerprint(recipe)
     if not force and mf.is_current(paths.data, recipe):
         console.info(
@@ -48,7 +59,7 @@ def prepare(recipe: Recipe, *, force: bool = False) -> mf.Manifest:
     staging = paths.data.with_name(paths.data.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
     try:
-        manifest = _prepare_into(recipe, DataPaths(staging), fingerprint)
+        manifest = _prepare_into(recipe, DataPaths(staging), fingerprint, tokenizers)
         manifest = manifest.model_copy(update={"seconds": round(time.perf_counter() - started, 2)})
         mf.write_manifest(staging, manifest)
         old = paths.data.with_name(paths.data.name + ".old")  # swap the complete data in
@@ -65,20 +76,22 @@ def prepare(recipe: Recipe, *, force: bool = False) -> mf.Manifest:
     return manifest
 
 
-def _prepare_into(recipe: Recipe, out: DataPaths, fingerprint: str) -> mf.Manifest:
+def _prepare_into(
+    recipe: Recipe, out: DataPaths, fingerprint: str, given: TokenizerModels | None
+) -> mf.Manifest:
     data = recipe.data
     splits = available_splits(data)
     with console.progress("pairs") as bar:
         clean = {split: _read_split(recipe, split, out, bar) for split in splits}
     _check_not_empty(clean, data)
-    tokenizers = _train_tokenizers(recipe, out)
+    tokenizers = _train_tokenizers(recipe, out) if given is None else _write_given(given, out)
     dtype = token_dtype(max(t.vocab_size for t in tokenizers.values()))
     with console.progress("lines") as bar:
         shards = {
             split: _encode_split(recipe, split, out, tokenizers, dtype, bar, clean[split].kept)
             for split in splits
         }
-    joint = recipe.tokenizer.joint
+    joint = recipe.tokenizer.joint if given is None else given.joint
     model_name = {side: f"{out.spm_prefix(None if joint else side).name}.model" for side in SIDES}
     return mf.Manifest(
         format_version=mf.FORMAT_VERSION,
@@ -173,6 +186,19 @@ def _train_tokenizers(recipe: Recipe, out: DataPaths) -> dict[str, Tokenizer]:
         console.info(f"trained SentencePiece ({what}) in {time.perf_counter() - started:.1f}s")
         trained[side] = Tokenizer.load(model)
     return {side: trained[None if cfg.joint else side] for side in SIDES}
+
+
+def _write_given(given: TokenizerModels, out: DataPaths) -> dict[str, Tokenizer]:
+    """The given tokenizer model(s) written into the data as if trained here: {side: Tokenizer}."""
+    models = {None: given.src} if given.joint else {"src": given.src, "tgt": given.tgt}
+    loaded: dict[str | None, Tokenizer] = {}
+    for side, model in models.items():
+        path = out.spm_prefix(side)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.with_name(path.name + ".model").write_bytes(model)
+        loaded[side] = Tokenizer(model)
+    console.info("tokenizer: the SentencePiece model(s) of the checkpoint in train.init_from")
+    return {side: loaded[None if given.joint else side] for side in SIDES}
 
 
 def _encode_split(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import sentencepiece as spm
@@ -119,3 +120,24 @@ class Tokenizer:
     def decode(self, ids: Sequence[int]) -> str:
         """Detokenized text of one id sequence; special ids are dropped."""
         return self.sp.decode([int(i) for i in ids if i not in SPECIAL_PIECES])
+
+
+@dataclass(frozen=True)
+class TokenizerModels:
+    """The SentencePiece model(s) a model was trained with, as bytes, with their hashes: what a
+    checkpoint carries, and what `prepare` reuses to fine-tune a model (`train.init_from`)."""
+
+    joint: bool
+    src: bytes
+    tgt: bytes
+    src_sha256: str
+    tgt_sha256: str
+
+    @property
+    def hashes(self) -> tuple[str, str]:
+        return self.src_sha256, self.tgt_sha256
+
+    def load(self) -> tuple[Tokenizer, Tokenizer]:
+        """(source, target) tokenizers; one object for a joint vocabulary."""
+        src = Tokenizer(self.src)
+        return src, src if self.joint else Tokenizer(self.tgt)

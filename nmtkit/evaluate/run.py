@@ -10,7 +10,8 @@ Run mode (`RUN_DIR_OR_RECIPE`, `evaluate_run`): for each prepared split whose na
 recipe's `decode:` settings into `RUN_DIR/translations/<split>.<tgt>`, then scored as in file
 mode, bucketed as the recipe's `evaluate:` section says. The report goes to
 `RUN_DIR/reports/<split>.json` and the plot to `RUN_DIR/reports/<split>.png`. The run's
-checkpoint is loaded once (`nmtkit.Translator`) for all its test splits.
+checkpoint is loaded once (`nmtkit.Translator`) for all its test splits. The training curves
+are drawn again from the run's log into `RUN_DIR/reports/training.png` (`curves`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from nmtkit.console import info
 from nmtkit.errors import UserError
+from nmtkit.evaluate.curves import write_training_plot
 from nmtkit.evaluate.plot import plot_format, plot_report
 from nmtkit.evaluate.report import DEFAULT_EDGES, LengthReport, build_report, check_by, parse_edges
 from nmtkit.evaluate.tables import print_report, write_report_json
@@ -181,27 +183,38 @@ def evaluate_run(
     n_bootstrap: int = 1000,
     options: DecodeOptions | None = None,
 ) -> list[SplitResult]:
-    """Translate and score every test split of a run with its best checkpoint. `by` and
-    `edges` override the recipe's `evaluate:` section; `options` (default: the checkpoint's
-    recipe's `decode:`) the search."""
+    """Translate and score every test split of a run with its best checkpoint, and with
+    `avg.pt` beside it when the run averaged (`train.average_last`: one report, the averaged
+    model as the second system, with significance against best.pt). `by` and `edges` override
+    the recipe's `evaluate:` section; `options` (default: the checkpoint's recipe's `decode:`)
+    the search. The training curves are drawn first."""
     from nmtkit.data.manifest import PreparedData
     from nmtkit.translate import Translator, resolve_checkpoint
     from nmtkit.translate_files import translate_file
 
     paths, recipe = open_run(target)
+    write_training_plot(paths)
     data = PreparedData.open(paths.data)
     splits = find_test_splits(data, paths.root)
-    checkpoint = resolve_checkpoint(paths.root)
-    translator = Translator.load(checkpoint, device=device)
+    checkpoints = {recipe.name: resolve_checkpoint(paths.root)}
+    averaged = paths.checkpoints / "avg.pt"
+    if averaged.is_file():
+        checkpoints[f"{recipe.name}.avg"] = averaged
+    translators = {name: Translator.load(path, device=device) for name, path in checkpoints.items()}
     results = []
     for split in splits:
         source, reference = data.text(split, "src"), data.text(split, "tgt")
-        hyp = paths.translations / reference.name
-        info(f"translating {split} ({source}) with {checkpoint}")
-        translate_file(translator, options, input_path=source, output_path=hyp, show_progress=True)
+        hyps = {}
+        for name, translator in translators.items():
+            suffix = name.removeprefix(recipe.name)  # "" or ".avg"
+            hyp = hyps[name] = paths.translations / f"{split}{suffix}.{reference.suffix[1:]}"
+            info(f"translating {split} ({source}) with {checkpoints[name]}")
+            translate_file(
+                translator, options, input_path=source, output_path=hyp, show_progress=True
+            )
         json_path, plot_path = paths.reports / f"{split}.json", paths.reports / f"{split}.png"
         report = evaluate_files(
-            {recipe.name: hyp},
+            hyps,
             reference,
             source,
             by=by or recipe.evaluate.by,
@@ -210,5 +223,5 @@ def evaluate_run(
             json_path=json_path,
             plot_path=plot_path,
         )
-        results.append(SplitResult(split, hyp, report, json_path, plot_path))
+        results.append(SplitResult(split, hyps[recipe.name], report, json_path, plot_path))
     return results

@@ -12,14 +12,18 @@ from nmtkit.paths import atomic_write_text, write_error
 
 
 class CheckpointKeeper:
-    """last.pt at every save; best.pt following the best metric; the best N as step files.
+    """last.pt at every save; best.pt following the best metric; the best `keep` and the most
+    recent `keep_last` validated checkpoints as step files (the latter for `average_last`).
 
     best.pt and step-NNNNNNN.pt are hard links to the last.pt written at that step (a copy
     where links fail): one write per save, and every name always points at a whole file.
     """
 
-    def __init__(self, folder: Path, *, keep: int, higher_is_better: bool) -> None:
+    def __init__(
+        self, folder: Path, *, keep: int, higher_is_better: bool, keep_last: int = 0
+    ) -> None:
         self.folder, self.keep, self.higher_is_better = Path(folder), keep, higher_is_better
+        self.keep_last = keep_last
 
     @property
     def last(self) -> Path:
@@ -50,10 +54,18 @@ class CheckpointKeeper:
         scores = json.loads(scores_path.read_text()) if scores_path.exists() else {}
         scores[name] = value
         ranked = sorted(scores, key=lambda k: scores[k], reverse=self.higher_is_better)
+        recent = sorted(scores, reverse=True)[: self.keep_last]  # zero-padded step numbers
         for old in ranked[self.keep :]:
-            (self.folder / old).unlink(missing_ok=True)
-            del scores[old]
+            if old not in recent:
+                (self.folder / old).unlink(missing_ok=True)
+                del scores[old]
         atomic_write_text(scores_path, json.dumps(scores, indent=1) + "\n")
+
+    def latest(self, n: int) -> list[Path]:
+        """The `n` most recent validated checkpoints that are kept, oldest first."""
+        scores_path = self.folder / "scores.json"
+        names = sorted(json.loads(scores_path.read_text())) if scores_path.exists() else []
+        return [self.folder / name for name in names[-n:] if (self.folder / name).exists()]
 
     def clear(self) -> None:
         for path in [*self.folder.glob("*.pt"), self.folder / "scores.json"]:

@@ -2,12 +2,16 @@
 
 One update = `accum_steps` batches; `step` counts updates. Every `valid_every` updates the model
 is validated, `last.pt` is written, `best.pt` follows the best `early_stopping.metric`, and the
-best `keep_checkpoints` are kept as `step-NNNNNNN.pt`. Training stops at `max_steps`,
-`max_epochs`, `max_time` (wall clock summed over resumes), when early stopping runs out of
-patience, on SIGINT/SIGTERM (after saving `last.pt`), or when the loss is not finite
-MAX_BAD_LOSSES updates in a row (nothing is saved then). The run directory is locked while
-training (`RUN_DIR/.lock`). Under torchrun every rank runs this loop on its share of each
-global batch (`train.distributed`); in a world of one it is exactly the single-process loop.
+best `keep_checkpoints` (and the last `average_last`) are kept as `step-NNNNNNN.pt`; at the end,
+`average_last: N` writes their average as `avg.pt`, validated and logged (kind "average").
+Training stops at `max_steps`, `max_epochs`, `max_time` (wall clock summed over resumes), when
+early stopping runs out of patience, on SIGINT/SIGTERM (after saving `last.pt`), or when the
+loss is not finite MAX_BAD_LOSSES updates in a row (nothing is saved then). The run directory
+is locked while training (`RUN_DIR/.lock`). Under torchrun every rank runs this loop on its
+share of each global batch (`train.distributed`); in a world of one it is exactly the
+single-process loop.
+Rank 0 mirrors every log record to TensorBoard (`train.tensorboard`) and, however training
+ends, draws the log as `reports/training.png`.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import contextlib
 import signal
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -24,14 +29,16 @@ from nmtkit.data.batching import Batch, collate
 from nmtkit.data.tokenizer import PAD_ID
 from nmtkit.device import pick_device
 from nmtkit.errors import UserError
+from nmtkit.evaluate.curves import write_training_plot
 from nmtkit.paths import run_lock
 from nmtkit.recipe import Recipe
 from nmtkit.train.distributed import World, no_sync
 from nmtkit.train.loss import projected_loss
 from nmtkit.train.optim import HIGHER_IS_BETTER, improves
 from nmtkit.train.progress import LossWindow, TrainProgress
-from nmtkit.train.run import TrainingRun, fmt_value, save, setup, start
+from nmtkit.train.run import TrainingRun, average_last, fmt_value, save, setup, start
 from nmtkit.train.signals import StopSignals
+from nmtkit.train.tensorboard import TensorBoardLog
 
 MAX_BAD_LOSSES = 5  # consecutive non-finite losses that stop training
 DIGITS = {"loss": 5, "ppl": 3, "bleu": 2, "chrf": 2}  # decimals of the "valid" log record
@@ -68,27 +75,49 @@ def _train(recipe: Recipe, *, restart: bool, world: World) -> TrainResult:
         f"{run.sampler.batches_per_epoch():,} batches of ≤{cfg.batch_tokens:,} tokens per epoch"
     )
     # A signal during the final validation and save is noted and ignored: they complete.
-    with StopSignals() as signals:
-        with TrainProgress(cfg.max_steps, cfg.max_time, enabled=world.is_main) as bar:
-            reason, stopped_by = _loop(run, signals, bar)
-        if stopped_by:
-            save(run)
-            reason = f"stopped by {signal.Signals(stopped_by).name}"
-            console.info(
-                f"{reason} at step {s.step}; saved last.pt; run the same command to continue"
-            )
-        else:
-            if s.last_valid_step != s.step:  # end on a validated, saved model
-                _validate(run)
-            console.info(
-                f"stopped at step {s.step}: {reason}; best {cfg.early_stopping.metric} "
-                f"{fmt_value(s.best_value)} at step {s.best_step} "
-                f"({run.paths.checkpoints / 'best.pt'})"
-            )
+    try:
+        with StopSignals() as signals, _open_board(run, restart=restart) as board:
+            with TrainProgress(cfg.max_steps, cfg.max_time, enabled=world.is_main) as bar:
+                reason, stopped_by = _loop(run, signals, bar, board)
+            reason = _finish(run, board, reason, stopped_by)
+    finally:  # also when training diverged: the curves show how
+        if world.is_main:
+            write_training_plot(run.paths)
     return TrainResult(s.step, reason, s.best_value, s.best_step, s.elapsed, stopped_by)
 
 
-def _loop(run: TrainingRun, signals: StopSignals, bar: TrainProgress) -> tuple[str, int | None]:
+def _finish(run: TrainingRun, board: TensorBoardLog, reason: str, stopped_by: int | None) -> str:
+    """Save after a signal, else end on a validated, saved model; say why it stopped."""
+    s, metric = run.state, run.recipe.train.early_stopping.metric
+    if stopped_by:
+        save(run)
+        reason = f"stopped by {signal.Signals(stopped_by).name}"
+        console.info(f"{reason} at step {s.step}; saved last.pt; run the same command to continue")
+        return reason
+    if s.last_valid_step != s.step:
+        _validate(run, board)
+    console.info(
+        f"stopped at step {s.step}: {reason}; best {metric} {fmt_value(s.best_value)} at step "
+        f"{s.best_step} ({run.paths.checkpoints / 'best.pt'})"
+    )
+    if run.recipe.train.average_last and run.world.is_main:
+        record = average_last(run)
+        if record is not None:
+            run.log.write(record)
+            board.write(record)
+    return reason
+
+
+def _open_board(run: TrainingRun, *, restart: bool) -> TensorBoardLog:
+    """Rank 0's TensorBoard log, continuing after the resumed step; inactive elsewhere."""
+    if not (run.world.is_main and run.recipe.train.tensorboard):
+        return TensorBoardLog()
+    return TensorBoardLog.open(run.paths.tensorboard, resume_step=run.state.step, restart=restart)
+
+
+def _loop(
+    run: TrainingRun, signals: StopSignals, bar: TrainProgress, board: TensorBoardLog
+) -> tuple[str, int | None]:
     """Updates until a stop criterion holds or a signal arrives on any rank: (reason, signal)."""
     cfg, state, world = run.recipe.train, run.state, run.world
     batches = iter(run.sampler)
@@ -123,11 +152,13 @@ def _loop(run: TrainingRun, signals: StopSignals, bar: TrainProgress) -> tuple[s
         run.window.add(*sums, tokens)
         bar.update(state.step, epoch, lr, elapsed, *sums, tokens)
         if state.step % cfg.log_every == 0 and world.is_main:
-            run.log.write(run.window.record(state.step, epoch, lr, elapsed, state.nan_skipped))
+            record = run.window.record(state.step, epoch, lr, elapsed, state.nan_skipped)
+            run.log.write(record)
+            board.write(record)
             run.window = LossWindow()
         if state.step % cfg.valid_every == 0:
             state.elapsed = elapsed
-            _validate(run)
+            _validate(run, board)
 
 
 def _update(
@@ -171,7 +202,7 @@ def _update(
     return loss_sum, nll_sum
 
 
-def _validate(run: TrainingRun) -> None:
+def _validate(run: TrainingRun, board: TensorBoardLog) -> None:
     """Validate (rank 0); update best, patience and the plateau schedule (every rank); save, log."""
     state, stopping, world = run.state, run.recipe.train.early_stopping, run.world
     result = run.validator.run(run.model, run.amp) if world.is_main else None
@@ -188,9 +219,12 @@ def _validate(run: TrainingRun) -> None:
         return
     # The record goes first: if the process dies before the checkpoint is whole, the resumed
     # run drops it with the other records after its checkpoint and writes it again.
-    record = {key: round(getattr(result, key), digits) for key, digits in DIGITS.items()}
+    record: dict[str, Any] = {"kind": "valid", "step": state.step}
+    record.update({key: round(getattr(result, key), digits) for key, digits in DIGITS.items()})
     record.update(best=state.best_value, best_step=state.best_step, samples=result.samples)
-    run.log.write({"kind": "valid", "step": state.step, **record})
+    record.update(elapsed=round(state.elapsed, 1))  # training wall clock before validating
+    run.log.write(record)
+    board.write(record)
     save(run, value=value, best=improved)
     mark = "[green]new best[/]" if improved else f"no improvement ({state.bad_validations})"
     console.info(

@@ -17,9 +17,9 @@ import torch
 from nmtkit import console
 from nmtkit.checkpoint import (
     Checkpoint,
-    TokenizerModels,
     TrainingState,
     TrainState,
+    average_checkpoints,
     rng_state,
     set_rng_state,
 )
@@ -70,12 +70,19 @@ def setup(recipe: Recipe, world: World) -> TrainingRun:
     torch.manual_seed(cfg.seed)
     tok = data.manifest.tokenizer
     model = build_model(recipe.model, tok.src_vocab_size, tok.tgt_vocab_size).to(device)
+    if cfg.init_from is not None:
+        init_weights(model, cfg.init_from, data, device)
     world.seed(cfg.seed)  # ranks > 0 draw their own dropout masks
     optimizer = build_optimizer(model.parameters(), cfg)
     src, tgt = shards = data.shards("train")
     sampler = BatchSampler(src.lengths, tgt.lengths, batch_tokens=cfg.batch_tokens, seed=cfg.seed)
     higher = HIGHER_IS_BETTER[cfg.early_stopping.metric]
-    keeper = CheckpointKeeper(paths.checkpoints, keep=cfg.keep_checkpoints, higher_is_better=higher)
+    keeper = CheckpointKeeper(
+        paths.checkpoints,
+        keep=cfg.keep_checkpoints,
+        higher_is_better=higher,
+        keep_last=cfg.average_last or 0,
+    )
     return TrainingRun(
         recipe=recipe,
         paths=paths,
@@ -94,6 +101,20 @@ def setup(recipe: Recipe, world: World) -> TrainingRun:
         log=MetricsLog(paths.logs / "metrics.jsonl"),
         amp=autocast_for(device, cfg.precision),
     )
+
+
+def init_weights(model: Seq2Seq, path: Path, data: PreparedData, device: torch.device) -> None:
+    """`train.init_from`: the checkpoint's weights only; optimizer, schedule, data position and
+    counters start fresh (a resumed run then restores its own last.pt over these)."""
+    checkpoint = Checkpoint.read(path, map_location=device)
+    tok = data.manifest.tokenizer
+    shapes = {key: tuple(value.shape) for key, value in model.state_dict().items()}
+    model.load_state_dict(
+        checkpoint.weights_to_fine_tune(path, shapes, (tok.src_sha256, tok.tgt_sha256))
+    )
+    langs = (data.manifest.src_lang, data.manifest.tgt_lang)
+    other = "" if checkpoint.langs == langs else f" (trained {'->'.join(checkpoint.langs)})"
+    console.info(f"initialised from {path}{other}, step {checkpoint.step}: weights only")
 
 
 def start(run: TrainingRun, *, restart: bool) -> None:
@@ -134,7 +155,7 @@ def to_checkpoint(run: TrainingRun, rngs: list[dict[str, Any]]) -> Checkpoint:
     return Checkpoint(
         model=run.model.state_dict(),
         recipe_yaml=run.recipe.to_yaml(),
-        tokenizer=TokenizerModels.from_data(run.data),
+        tokenizer=run.data.tokenizer_models(),
         langs=(manifest.src_lang, manifest.tgt_lang),
         vocab_sizes=(manifest.tokenizer.src_vocab_size, manifest.tokenizer.tgt_vocab_size),
         step=run.state.step,
@@ -148,6 +169,30 @@ def to_checkpoint(run: TrainingRun, rngs: list[dict[str, Any]]) -> Checkpoint:
             rng=rngs,
         ),
     )
+
+
+def average_last(run: TrainingRun) -> dict[str, Any] | None:
+    """`train.average_last: N` (rank 0, at the end): avg.pt = the weights averaged over the
+    last N validated checkpoints, validated like them; returns its "average" log record (None
+    when fewer than two are kept)."""
+    n = run.recipe.train.average_last
+    found = run.keeper.latest(n) if n else []
+    if len(found) < 2:
+        console.info(f"average_last={n}: {len(found)} validated checkpoint(s), nothing averaged")
+        return None
+    averaged = average_checkpoints(found, run.paths.checkpoints / "avg.pt")
+    model = build_model(run.recipe.model, *averaged.vocab_sizes).to(run.device)
+    model.load_state_dict(averaged.model)
+    result = run.validator.run(model, run.amp)
+    steps = [step for step in averaged.averaged_steps or [] if step is not None]
+    console.info(
+        f"avg.pt (steps {', '.join(map(str, steps))}): valid loss {result.loss:.3f}  ppl "
+        f"{result.ppl:.2f}  BLEU {result.bleu:.2f}  chrF {result.chrf:.2f}"
+    )
+    record: dict[str, Any] = {"kind": "average", "step": run.state.step, "steps": steps}
+    record.update(loss=round(result.loss, 5), ppl=round(result.ppl, 3))
+    record.update(bleu=round(result.bleu, 2), chrf=round(result.chrf, 2))
+    return record
 
 
 def resume(run: TrainingRun) -> None:
