@@ -63,22 +63,12 @@ class ParallelFiles(Section):
 class FilesSource(Section):
     """Local parallel text files per split: `{src: FILE, tgt: FILE}`, or a path prefix that
     `data.src_lang`/`tgt_lang` complete (`corpus/train` reads `corpus/train.en` and
-    `corpus/train.de`), so `--set data.src_lang=de data.tgt_lang=en` flips the direction."""
+    `corpus/train.de`; see `DataConfig._complete_prefixes`), so that
+    `--set data.src_lang=de --set data.tgt_lang=en` flips the direction."""
 
-    train: ParallelFiles | str
-    valid: ParallelFiles | str | None = None
-    test: ParallelFiles | str | None = None
-
-    def with_langs(self, src_lang: str, tgt_lang: str) -> FilesSource:
-        """Every prefix completed into the files it names."""
-        completed = {
-            split: ParallelFiles(src=Path(f"{value}.{src_lang}"), tgt=Path(f"{value}.{tgt_lang}"))
-            if isinstance(value, str)
-            else value
-            for split in ("train", "valid", "test")
-            if (value := getattr(self, split)) is not None
-        }
-        return FilesSource(**completed)
+    train: ParallelFiles
+    valid: ParallelFiles | None = None
+    test: ParallelFiles | None = None
 
 
 class TsvSource(Section):
@@ -172,12 +162,33 @@ class DataConfig(Section):
     source: SourceConfig = SourceConfig(synthetic=SyntheticSource())
     clean: CleanConfig = CleanConfig()
 
+    @model_validator(mode="before")
+    @classmethod
+    def _complete_prefixes(cls, raw: Any) -> Any:
+        """`source.files.<split>: PREFIX` -> `{src: PREFIX.<src_lang>, tgt: PREFIX.<tgt_lang>}`,
+        before validation, so every other mistake is described as in the explicit form."""
+        if not isinstance(raw, dict) or not isinstance(raw.get("source"), dict):
+            return raw
+        source = raw["source"]
+        files = source.get("files")
+        if not isinstance(files, dict):
+            return raw
+        langs = {
+            side: raw.get(f"{side}_lang", cls.model_fields[f"{side}_lang"].default)
+            for side in ("src", "tgt")
+        }
+        completed = {
+            split: {side: f"{value}.{lang}" for side, lang in langs.items()}
+            if isinstance(value, str | Path)
+            else value
+            for split, value in files.items()
+        }
+        return {**raw, "source": {**source, "files": completed}}
+
     @model_validator(mode="after")
     def _distinct_langs(self) -> DataConfig:
         if self.src_lang == self.tgt_lang:
             raise ValueError(f"src_lang and tgt_lang are both {self.src_lang!r}")
-        if self.source.files is not None:
-            self.source.files = self.source.files.with_langs(self.src_lang, self.tgt_lang)
         return self
 
 

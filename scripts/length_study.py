@@ -40,6 +40,8 @@ SYSTEMS = ["encdec", "encdec-gru", "bahdanau", "luong-general", "multihead"]
 BASELINE = "encdec"
 DISCUSSION_START = "<!-- discussion:start (hand-written; kept when the study is rerun) -->"
 DISCUSSION_END = "<!-- discussion:end -->"
+# The same study on real text (benchmarks/multi30k_bench.py --length-study writes it); kept.
+REAL_START, REAL_END = "<!-- multi30k:start -->", "<!-- multi30k:end -->"
 
 
 @dataclass
@@ -117,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     report = json.loads(report_json.read_text(encoding="utf-8"))
     text = render(
         kept_discussion(args.out),
+        kept_discussion(args.out, (REAL_START, REAL_END)),
         report,
         runs,
         plot,
@@ -154,19 +157,23 @@ def nmtkit(args: list[Any], log: Path) -> float:
 # ----------------------------------------------------------------------------------- report
 
 
-def kept_discussion(path: Path) -> str:
-    """The hand-written discussion between the markers of an earlier docs/length-study.md."""
+def kept_discussion(
+    path: Path, markers: tuple[str, str] = (DISCUSSION_START, DISCUSSION_END)
+) -> str:
+    """The text between the markers of an earlier docs/length-study.md: the hand-written
+    discussion, or (with REAL_START/END) the real-text section that another script writes."""
     if not path.is_file():
         return "(No discussion yet: write it between these markers; regenerating keeps it.)"
     text = path.read_text(encoding="utf-8")
-    start, end = text.find(DISCUSSION_START), text.find(DISCUSSION_END)
+    start, end = text.find(markers[0]), text.find(markers[1])
     if start < 0 or end < start:
         return ""
-    return text[start + len(DISCUSSION_START) : end].strip("\n")
+    return text[start + len(markers[0]) : end].strip("\n")
 
 
 def render(
     discussion: str,
+    real_text: str,
     report: dict[str, Any],
     runs: list[SystemRun],
     plot: Path,
@@ -214,6 +221,10 @@ def render(
         DISCUSSION_START,
         discussion,
         DISCUSSION_END,
+        "",
+        REAL_START,
+        real_text,
+        REAL_END,
         "",
         "## Reproduce",
         "",

@@ -101,3 +101,54 @@ def test_serve_load_checks_every_answer_against_offline(trained: Path, tmp_path:
     ]
     assert results["levels"][2]["batch_sentences"] == 1.0  # --max-batch-tokens 1: alone
     assert "<!-- serve:start -->" in out.read_text()
+
+
+def test_multi30k_bench_maps_the_recipe_to_opennmt_and_renders(tmp_path: Path) -> None:
+    """The real-text benchmark's OpenNMT-py options follow the shipped recipe's model, and
+    its table renders from result rows (no corpus is read)."""
+    import multi30k_bench
+
+    corpus = tmp_path / "corpus"
+    flags = multi30k_bench.recipe_flags(corpus, "de", "en", tmp_path / "run", [])[1::2]
+    from nmtkit.recipe import load_recipe
+
+    recipe = load_recipe(multi30k_bench.RECIPE, flags)
+    files = recipe.data.source.files
+    assert files is not None and not isinstance(files.train, str)
+    assert (files.train.src, files.train.tgt) == (corpus / "train.de", corpus / "train.en")
+    cfg = multi30k_bench.onmt_config(multi30k_bench.RECIPE, tmp_path, tmp_path, flags)
+    m = recipe.model
+    assert cfg["hidden_size"] == m.hidden_size and cfg["word_vec_size"] == m.embed_size
+    assert cfg["encoder_type"] == "brnn" and cfg["rnn_type"] == m.cell.upper()
+    assert cfg["global_attention"] == "general" and cfg["input_feed"] == 0
+    assert cfg["label_smoothing"] == recipe.train.label_smoothing
+    assert cfg["batch_size"] == recipe.train.batch_tokens and cfg["batch_type"] == "tokens"
+    best = {
+        "bleu": 40.1,
+        "chrf": 60.2,
+        "bleu_lc": 42.3,
+        "bleu_signature": "s",
+        "chrf_signature": "c",
+    }
+    rows = [
+        {
+            "toolkit": "nmtkit",
+            "direction": "de-en",
+            "updates": 900,
+            "set": [],
+            "best": best,
+            "avg": best,
+            **{k: best[k] for k in ("bleu", "chrf", "bleu_lc")},
+        },
+        {
+            "toolkit": "OpenNMT-py 3.5.1",
+            "direction": "de-en",
+            "updates": 880,
+            "set": [],
+            "best": best,
+            **{k: best[k] for k in ("bleu", "chrf", "bleu_lc")},
+        },
+    ]
+    text = multi30k_bench.render(rows, "python benchmarks/multi30k_bench.py X", "30m")
+    assert "| de-en | nmtkit | recipe | 2 | 900 | 40.10 | 60.20 | 42.30 |" in text
+    assert "avg.pt" in text and "OpenNMT-py 3.5.1" in text

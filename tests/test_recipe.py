@@ -84,7 +84,8 @@ def test_resolved_recipe_round_trips(tmp_path: Path) -> None:
         (
             "name: d\nmodel: {cell: lsmt}\n",
             (),
-            "line 2: model.cell: Input should be 'lstm', 'gru' or 'peephole_lstm' (got 'lsmt')",
+            "line 2: model.cell: Input should be 'lstm', 'gru', 'peephole_lstm', 'layernorm_lstm' "
+            "or 'layernorm_gru' (got 'lsmt')",
         ),
         # out of range
         (

@@ -187,13 +187,12 @@ def evaluate_run(
     `avg.pt` beside it when the run averaged (`train.average_last`: one report, the averaged
     model as the second system, with significance against best.pt). `by` and `edges` override
     the recipe's `evaluate:` section; `options` (default: the checkpoint's recipe's `decode:`)
-    the search. The training curves are drawn first."""
+    the search. The training curves are drawn again once the checkpoints load."""
     from nmtkit.data.manifest import PreparedData
     from nmtkit.translate import Translator, resolve_checkpoint
     from nmtkit.translate_files import translate_file
 
     paths, recipe = open_run(target)
-    write_training_plot(paths)
     data = PreparedData.open(paths.data)
     splits = find_test_splits(data, paths.root)
     checkpoints = {recipe.name: resolve_checkpoint(paths.root)}
@@ -201,6 +200,7 @@ def evaluate_run(
     if averaged.is_file():
         checkpoints[f"{recipe.name}.avg"] = averaged
     translators = {name: Translator.load(path, device=device) for name, path in checkpoints.items()}
+    write_training_plot(paths)  # after the checks: a run that cannot be evaluated gets nothing
     results = []
     for split in splits:
         source, reference = data.text(split, "src"), data.text(split, "tgt")
