@@ -6,6 +6,7 @@
 #   make length-study          BLEU by source length, with and without attention -> docs/length-study.md
 #   make run RECIPE=path       prepare, train and evaluate any recipe
 #   make multi30k-en-de | iwslt2017-de-en | wmt14-en-de-luong   the real-corpus recipes (need the hub)
+#   make bench-multi30k        nmtkit vs OpenNMT-py on ../shared/corpora/multi30k-en-de (hours)
 #   make TORCH=torch==2.13.0 … take torch from a specific requirement (CI uses the local CPU wheel)
 
 PYTHON ?= python3
@@ -19,7 +20,7 @@ RECIPE ?= recipes/demo.yaml
 LENGTH_STUDY_STEPS ?=
 REAL_CORPORA := multi30k-en-de iwslt2017-de-en wmt14-en-de-luong
 
-.PHONY: install demo run prepare train test test-slow test-browser test-all check lint typecheck bench bench-peers bench-serve clean \
+.PHONY: install demo run prepare train test test-slow test-browser test-all check lint typecheck bench bench-peers bench-serve bench-multi30k clean \
 	help length-study $(REAL_CORPORA)
 
 help:
@@ -100,6 +101,12 @@ bench-peers: $(STAMP)
 
 # nmtkit serve under load: 1/8/64 clients, batched vs unbatched vs offline, 10,000 checked
 # requests (~5 min on 2 CPU cores; needs runs/demo).
+# Real text (issue 18): nmtkit vs OpenNMT-py on Multi30k, 30 min of training per run and
+# direction (over 2 hours; not part of `make bench`). CORPORA: the folder with multi30k-en-de/.
+CORPORA ?= ../shared/corpora
+bench-multi30k: $(STAMP)
+	PEERS_VENV_ROOT=$(PEERS_VENV_ROOT) $(BIN)/python benchmarks/multi30k_bench.py $(CORPORA)/multi30k-en-de --work /tmp/m30bench
+
 bench-serve: $(STAMP)
 	test -f runs/demo/checkpoints/best.pt || $(MAKE) demo
 	$(BIN)/python benchmarks/serve_load.py runs/demo

@@ -466,6 +466,12 @@ def main() -> None:
         length_study(args.corpus, args.work.resolve(), args.directions[0], systems)
         return
     args.work.mkdir(parents=True, exist_ok=True)
+    if "onmt" in args.toolkits and not (args.venvs / "venv_onmt" / "bin" / "onmt_train").exists():
+        peers = REPO.parent / "shared" / "peers"
+        installer = [str(peers / "install_peers.sh"), "--locked", "onmt"]
+        subprocess.run(
+            installer, check=True, env={**os.environ, "PEERS_VENV_ROOT": str(args.venvs)}
+        )
     rows = []
     for direction in args.directions:
         src, tgt = direction.split("-")
