@@ -329,8 +329,9 @@ def onmt_version(bindir: Path) -> str:
 
 
 def render(rows: list[dict[str, Any]], command: str, budget: str) -> str:
+    threads = "/".join(sorted({str(r.get("threads", THREADS)) for r in rows}))
     lines = [
-        f"Multi30k test2016 (1,000 sentences), {budget} of training on {THREADS} CPU threads "
+        f"Multi30k test2016 (1,000 sentences), {budget} of training on {threads} CPU thread(s) "
         "each, the same SentencePiece pieces (8,000 joint unigram), beam 5. BLEU and chrF: "
         "sacrebleu defaults (cased, 13a); BLEU lc: lowercased. OpenNMT-py translates with its "
         "best-validation-perplexity checkpoint, nmtkit with best.pt (best valid BLEU).",
