@@ -3,9 +3,11 @@
 On disk a checkpoint is one `torch.save`d dict of tensors and plain values: format_version,
 kind="nmtkit-checkpoint", nmtkit_version, step, model, recipe (the resolved YAML text),
 tokenizer {joint, src, tgt: SentencePiece model bytes, src_sha256, tgt_sha256}, vocab_size
-{src, tgt} and langs {src, tgt}; resumable checkpoints add TRAINING_STATE (`rng` is rank 0's,
-`rng_ranks` every rank's when there were several), averaged ones averaged_from and
-averaged_steps. Adding a field is a change to this module only.
+{src, tgt}, langs {src, tgt} and lexical {candidates, frequent} (the int32 arrays of the
+`data.lexical` table, for shortlists; checkpoints of older versions have none); resumable
+checkpoints add TRAINING_STATE (`rng` is rank 0's, `rng_ranks` every rank's when there were
+several), averaged ones averaged_from and averaged_steps. Adding a field is a change to this
+module only.
 
 `write` is atomic (temporary file, fsync, rename): a crash leaves the previous checkpoint or
 the new one, never half of one; a failed write (disk full) leaves the previous file. `read`
@@ -26,6 +28,7 @@ import numpy as np
 import torch
 
 from nmtkit import __version__
+from nmtkit.data.lexical import LexicalTable
 from nmtkit.data.tokenizer import TokenizerModels
 from nmtkit.errors import UserError
 from nmtkit.paths import WriteError, atomic_write
@@ -83,6 +86,7 @@ class Checkpoint:
     training: TrainingState | None = None
     averaged_from: list[str] | None = None
     averaged_steps: list[int | None] | None = None
+    lexical: LexicalTable | None = None  # learned from the training data (`--shortlist`)
 
     def recipe(self, origin: str | Path = "the checkpoint") -> Recipe:
         """The recipe it was trained with; errors name `origin` (e.g. the checkpoint's path)."""
@@ -118,6 +122,11 @@ class Checkpoint:
             "vocab_size": dict(zip(("src", "tgt"), self.vocab_sizes, strict=True)),
             "langs": dict(zip(("src", "tgt"), self.langs, strict=True)),
         }
+        if self.lexical is not None:
+            payload["lexical"] = {
+                "candidates": torch.from_numpy(self.lexical.candidates.astype(np.int32)),
+                "frequent": torch.from_numpy(self.lexical.frequent.astype(np.int32)),
+            }
         if (t := self.training) is not None:  # one stored key per field (TRAINING_STATE)
             payload.update(vars(t), state=asdict(t.state), rng=t.rng[0])
             if len(t.rng) > 1:
@@ -147,6 +156,9 @@ class Checkpoint:
             parts = {key: p[key] for key in TRAINING_STATE}
             parts.update(state=TrainState(**p["state"]), rng=p.get("rng_ranks", [p["rng"]]))
             training = TrainingState(**parts)
+        lexical = None
+        if (table := p.get("lexical")) is not None:
+            lexical = LexicalTable(table["candidates"].numpy(), table["frequent"].numpy())
         return cls(
             model=p["model"],
             recipe_yaml=p["recipe"],
@@ -157,6 +169,7 @@ class Checkpoint:
             training=training,
             averaged_from=p.get("averaged_from"),
             averaged_steps=p.get("averaged_steps"),
+            lexical=lexical,
         )
 
     def check_resumable(self, path: Path, recipe: Recipe, hashes: tuple[str, str]) -> TrainingState:

@@ -203,6 +203,9 @@ def translate(
     nbest: opt.NbestOption = 1,
     fmt: opt.FormatOption = "text",
     attention: opt.AttentionOption = False,
+    shortlist: opt.ShortlistOption = None,
+    shortlist_k: opt.ShortlistKOption = None,
+    shortlist_frequent: opt.ShortlistFrequentOption = None,
     device: opt.DeviceOption = "auto",
     precision: opt.PrecisionOption = "auto",
     progress: opt.ProgressOption = None,
@@ -222,6 +225,7 @@ def translate(
     - `echo "the old man sees the dog ." | nmtkit translate -m runs/demo --beam 1`
     - `nmtkit translate -m runs/demo -i test.en --format jsonl --nbest 5 --attention`
     - `nmtkit translate -m runs/a -m runs/b -i test.en`   (ensemble)
+    - `nmtkit translate -m runs/demo -i test.en --shortlist`   (vocabulary shortlist)
     """
     with user_errors():
         from nmtkit.translate import Translator
@@ -237,6 +241,9 @@ def translate(
             max_src_tokens=max_src_tokens,
             nbest=nbest,
             attention=attention,
+            shortlist=shortlist,
+            shortlist_k=shortlist_k,
+            shortlist_frequent=shortlist_frequent,
         )
         try:
             translate_file(
@@ -271,6 +278,64 @@ def average(
 
         average_checkpoints(checkpoints, output)
         info(f"averaged {len(checkpoints)} checkpoints into {output}")
+
+
+@app.command()
+def score(
+    model: opt.ModelsOption,
+    src: Annotated[
+        Path, typer.Option("--src", metavar="FILE", help="Source sentences, one per line.")
+    ],
+    tgt: Annotated[
+        Path,
+        typer.Option("--tgt", metavar="FILE", help="Their translations, line i for source i."),
+    ],
+    output_path: opt.OutputOption = None,
+    fmt: Annotated[
+        str,
+        typer.Option("--format", "-f", help="tsv (log_prob<TAB>per_token<TAB>tokens) | jsonl."),
+    ] = "tsv",
+    pieces: Annotated[
+        bool, typer.Option("--pieces", help="jsonl: add each piece and its log-probability.")
+    ] = False,
+    batch_tokens: opt.BatchTokensOption = None,
+    max_src_tokens: opt.MaxSrcTokensOption = None,
+    device: opt.DeviceOption = "auto",
+    precision: opt.PrecisionOption = "auto",
+) -> None:
+    """Score given translations with a model (forced decoding): one line per sentence pair.
+
+    Each line gives the model's log-probability of the translation: the sum over its
+    SentencePiece pieces and the end of sentence (natural log), the mean per piece, and the
+    number of pieces; jsonl adds `score`, the sum over the GNMT length penalty of the recipe's
+    `decode.alpha` (what beam search ranks by). For a translation made by `nmtkit translate`
+    these are the numbers beam search reported, as long as SentencePiece splits the text into
+    the pieces the model produced (it almost always does). Several `--model`s score as an
+    ensemble (the mean of their log-probabilities). Use it to filter a corpus or rerank
+    n-best lists. `--src` and `--tgt` must have the same number of lines.
+
+    Examples:
+
+    - `nmtkit score -m runs/demo --src test.en --tgt test.de`
+    - `nmtkit score -m runs/demo --src test.en --tgt test.de -f jsonl --pieces -o scores.jsonl`
+    """
+    with user_errors():
+        from nmtkit.score import Scorer, score_files
+
+        scorer = Scorer.load(model, device=device, precision=precision)
+        try:
+            score_files(
+                scorer,
+                src_path=src,
+                tgt_path=tgt,
+                output_path=None if output_path == Path("-") else output_path,
+                fmt=fmt,
+                pieces=pieces,
+                batch_tokens=batch_tokens,
+                max_src_tokens=max_src_tokens,
+            )
+        except BrokenPipeError:
+            raise typer.Exit(code=0) from None
 
 
 @app.command()

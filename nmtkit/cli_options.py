@@ -61,13 +61,30 @@ FormatOption = Annotated[
 AttentionOption = Annotated[
     bool, Option("--attention", help="jsonl: add the best hypothesis's attention.")
 ]
+ShortlistOption = Annotated[
+    Optional[bool],
+    Option(
+        "--shortlist/--no-shortlist",
+        help="Restrict the output layer, per batch, to the target pieces the checkpoint's "
+        "lexical table predicts for the batch's source pieces plus the most frequent ones: "
+        "faster; scores become log-probabilities renormalised over that shortlist "
+        "[default: the recipe's decode.shortlist].",
+    ),
+]
+ShortlistKOption = Annotated[
+    Optional[int], Option("--shortlist-k", help="Shortlist: candidates per source piece (1-100).")
+]
+ShortlistFrequentOption = Annotated[
+    Optional[int],
+    Option("--shortlist-frequent", help="Shortlist: most frequent target pieces always in it."),
+]
 DeviceOption = Annotated[str, Option("--device", help="auto | cpu | cuda.")]
 PrecisionOption = Annotated[
     str,
     Option(
         "--precision",
-        help="auto (the recipe's train.precision on a GPU, fp32 elsewhere) | fp32 | bf16 "
-        "(autocast; faster on CPUs with AMX) | fp16 (CUDA).",
+        help="auto (the recipe's decode.precision; if auto too, its train.precision on a GPU "
+        "and fp32 elsewhere) | fp32 | bf16 (autocast; faster on CPUs with AMX) | fp16 (CUDA).",
     ),
 ]
 ProgressOption = Annotated[

@@ -29,6 +29,7 @@ AttentionKind = Literal[
 FeedingKind = Literal["none", "concat", "linear", "gated"]
 InitKind = Literal["final", "bridge", "mean", "zeros"]
 Precision = Literal["fp32", "bf16", "fp16"]
+DecodePrecision = Literal["auto", "fp32", "bf16", "fp16"]
 LengthBy = Literal["source", "reference"]
 WordDropoutMode = Literal["unk", "zero"]
 
@@ -112,6 +113,7 @@ class HfSource(Section):
 
 SOURCE_TYPES = ("synthetic", "files", "tsv", "jsonl", "hf")
 MAX_LEN_RATIO = 10.0  # decode.max_len_ratio / --max-len-ratio: longest output, per source token
+SHORTLIST_TOP_K = 100  # candidates per source piece a checkpoint's lexical table keeps
 
 
 class SourceConfig(Section):
@@ -324,6 +326,21 @@ class DecodeConfig(Section):
     batch_tokens: int = Field(8000, ge=1, description="source tokens per batch, padding included")
     max_src_tokens: int = Field(
         400, ge=2, description="longer inputs are truncated to this many pieces (EOS included)"
+    )
+    precision: DecodePrecision = Field(
+        "auto",
+        description="autocast for decoding; auto: train.precision on a GPU, fp32 elsewhere",
+    )
+    shortlist: bool = Field(
+        False,
+        description="restrict the output layer, per batch, to the target pieces the lexical "
+        "table predicts for the batch's source pieces plus the most frequent ones",
+    )
+    shortlist_k: int = Field(
+        50, ge=1, le=SHORTLIST_TOP_K, description="candidates per source piece (shortlist)"
+    )
+    shortlist_frequent: int = Field(
+        100, ge=0, description="most frequent target pieces always in the shortlist"
     )
 
 

@@ -8,9 +8,10 @@ is truncated, with a warning.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,14 +21,23 @@ from pydantic import Field, ValidationError, model_validator
 
 from nmtkit.checkpoint import Checkpoint
 from nmtkit.data.batching import make_batches, pad
+from nmtkit.data.lexical import LexicalTable
 from nmtkit.data.tokenizer import EOS_ID, Tokenizer
 from nmtkit.device import autocast_for, inference_precision, pick_device
 from nmtkit.errors import UserError
 from nmtkit.models import Seq2Seq, build_model
-from nmtkit.recipe import MAX_LEN_RATIO, DecodeConfig, Recipe, load_recipe
+from nmtkit.recipe import (
+    MAX_LEN_RATIO,
+    SHORTLIST_TOP_K,
+    DecodeConfig,
+    Precision,
+    Recipe,
+    load_recipe,
+)
 from nmtkit.search.beam import beam_search
 from nmtkit.search.greedy import greedy_hypotheses
 from nmtkit.search.hypothesis import Hypothesis
+from nmtkit.search.model import Shortlist, as_search_model
 
 WINDOW_LINES = 4096  # lines sorted together; bounds memory and the reordering delay
 ModelSource = str | Path  # a checkpoint, a run directory or a recipe
@@ -43,6 +53,10 @@ CLI_NAMES = {
     "nbest": "--nbest",
     "greedy": "--greedy",
     "attention": "--attention",
+    "precision": "--precision",
+    "shortlist": "--shortlist",
+    "shortlist_k": "--shortlist-k",
+    "shortlist_frequent": "--shortlist-frequent",
 }
 RULES = {
     "beam_size": "must be at least 1",
@@ -51,6 +65,9 @@ RULES = {
     "batch_tokens": "must be at least 1",
     "max_src_tokens": "must be at least 2 (one piece and the EOS)",
     "nbest": "must be at least 1",
+    "shortlist_k": f"must be between 1 and {SHORTLIST_TOP_K} (the candidates a table keeps)",
+    "shortlist_frequent": "must be at least 0",
+    "precision": "must be auto, fp32, bf16 or fp16",
 }
 
 
@@ -149,6 +166,7 @@ class LoadedModel:
     recipe: Recipe
     src_tokenizer: Tokenizer
     tgt_tokenizer: Tokenizer
+    lexical: LexicalTable | None = None  # the checkpoint's table, for shortlists
 
 
 def resolve_checkpoint(path: ModelSource) -> Path:
@@ -183,7 +201,7 @@ def load_model(path: Path, device: torch.device) -> LoadedModel:
             f"({type(exc).__name__}: {str(exc).splitlines()[0][:160]})"
         ) from None
     model.to(device).eval()
-    return LoadedModel(path, model, recipe, src_tok, tgt_tok)
+    return LoadedModel(path, model, recipe, src_tok, tgt_tok, checkpoint.lexical)
 
 
 class Translator:
@@ -205,10 +223,22 @@ class Translator:
         self.recipe = first.recipe
         self.src_tokenizer, self.tgt_tokenizer = first.src_tokenizer, first.tgt_tokenizer
         self.device = device
-        self.precision = inference_precision(precision, device, self.recipe.train.precision)
-        self.autocast = autocast_for(device, self.precision)
         self.models = [m.model for m in members]
+        self.lexical = first.lexical
         self.defaults = DecodeOptions.from_recipe(self.recipe.decode)
+        if precision != "auto":  # the caller's choice over the recipe's decode.precision
+            self.defaults = self.defaults.replace(precision=precision)
+        self.precision = self._precision(self.defaults)
+        self.autocast = autocast_for(device, self.precision)
+
+    def _precision(self, options: DecodeOptions) -> Precision:
+        return inference_precision(options.precision, self.device, self.recipe.train.precision)
+
+    def autocast_for(self, options: DecodeOptions) -> contextlib.AbstractContextManager[Any]:
+        """The autocast context `options.precision` asks for (the default one is kept)."""
+        if options.precision == self.defaults.precision:
+            return self.autocast
+        return autocast_for(self.device, self._precision(options))
 
     @classmethod
     def load(
@@ -219,8 +249,9 @@ class Translator:
         precision: str = "auto",
     ) -> Translator:
         """Load a checkpoint, a run directory or a recipe (several: an ensemble) onto one
-        device. `precision` is `auto` (the recipe's on a GPU, fp32 elsewhere), fp32, bf16 or
-        fp16 (autocast; softmax and scores stay fp32)."""
+        device. `precision` is `auto` (the recipe's `decode.precision`; when that is auto too,
+        `train.precision` on a GPU and fp32 elsewhere), fp32, bf16 or fp16 (autocast; softmax
+        and scores stay fp32); it becomes `defaults.precision`."""
         sources = [models] if isinstance(models, str | Path) else list(models)
         where = pick_device(device)
         return cls([load_model(resolve_checkpoint(p), where) for p in sources], where, precision)
@@ -258,6 +289,12 @@ class Translator:
         receives truncation warnings; `done(n)` is called as every batch finishes with the
         number of lines it translated (for progress displays)."""
         options = options or self.defaults
+        if options.shortlist and self.lexical is None:
+            raise UserError(
+                f"--shortlist needs the lexical table that training stores in the checkpoint; "
+                f"{self.members[0].path or 'this model'} has none (trained by an older nmtkit, or "
+                "given in memory): train it again with this version, or drop --shortlist"
+            )
         numbered = enumerate(lines, start=1)
         while chunk := list(itertools.islice(numbered, window)):
             yield from self._translate_window(chunk, options, warn, done)
@@ -326,18 +363,31 @@ class Translator:
         """Search one batch of encoded, non-empty sources."""
         src = pad([*ids, EOS_ID] for ids in sources).to(self.device)
         src_lens = torch.tensor([len(ids) + 1 for ids in sources], device=self.device)
-        model: Any = self.models[0] if len(self.models) == 1 else self.models
-        with torch.inference_mode(), self.autocast:
-            if options.greedy:
-                found = greedy_hypotheses(model, src, src_lens, max_len_ratio=options.max_len_ratio)
-                return [[h] for h in found]
-            return beam_search(
-                model,
-                src,
-                src_lens,
-                beam_size=options.beam_size,
-                alpha=options.alpha,
-                max_len_ratio=options.max_len_ratio,
-                nbest=options.nbest,
-                attention=options.attention,
+        shortlist = None
+        if options.shortlist and self.lexical is not None:
+            vocab, allowed = self.lexical.batch_shortlist(
+                sources, options.shortlist_k, options.shortlist_frequent
             )
+            shortlist = Shortlist(
+                torch.from_numpy(vocab).to(self.device), torch.from_numpy(allowed).to(self.device)
+            )
+        with torch.inference_mode(), self.autocast_for(options):
+            model = as_search_model(self.models, shortlist)
+            if options.greedy:
+                ratio = options.max_len_ratio
+                found = [[h] for h in greedy_hypotheses(model, src, src_lens, max_len_ratio=ratio)]
+            else:
+                found = beam_search(
+                    model,
+                    src,
+                    src_lens,
+                    beam_size=options.beam_size,
+                    alpha=options.alpha,
+                    max_len_ratio=options.max_len_ratio,
+                    nbest=options.nbest,
+                    attention=options.attention,
+                )
+        if shortlist is None:
+            return found
+        real = shortlist.vocab.cpu().tolist()  # shortlist positions -> target ids
+        return [[replace(h, tokens=[real[t] for t in h.tokens]) for h in hyps] for hyps in found]

@@ -22,6 +22,7 @@ FORBIDDEN = {
     "nmtkit.checkpoint": ("nmtkit.train", "nmtkit.cli", "nmtkit.evaluate", "nmtkit.translate"),
     "nmtkit.translate": ("nmtkit.train", "nmtkit.cli", "nmtkit.evaluate"),
     "nmtkit.translate_files": ("nmtkit.train", "nmtkit.cli", "nmtkit.evaluate"),
+    "nmtkit.score": ("nmtkit.train", "nmtkit.cli", "nmtkit.evaluate"),
     "nmtkit.evaluate": ("nmtkit.train", "nmtkit.cli"),
     "nmtkit.serve": ("nmtkit.train", "nmtkit.cli", "nmtkit.evaluate"),
     "nmtkit.recipe": ("nmtkit.",),  # shared ground: only errors and paths below it
@@ -105,6 +106,7 @@ def test_inference_reaches_nothing_of_training() -> None:
     for start in (
         "nmtkit.translate",
         "nmtkit.translate_files",
+        "nmtkit.score",
         "nmtkit.evaluate.run",
         "nmtkit.serve.app",
     ):

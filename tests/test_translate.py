@@ -400,3 +400,28 @@ def test_decode_option_errors_name_the_option_as_the_caller_knows_it(
         translator.defaults.replace(beam_size=0)
     with pytest.raises(UserError, match="unknown decoding option 'beem'"):
         translator.defaults.replace(beem=3)
+
+
+def test_the_recipe_chooses_the_decoding_precision(trained: Path, tmp_path: Path) -> None:
+    """`decode.precision` in the recipe is the default; `precision=` at load and
+    `DecodeOptions.precision` per call override it, with the same output either way."""
+    from dataclasses import replace
+
+    checkpoint = Checkpoint.read(trained / "run" / "checkpoints" / "best.pt")
+    recipe = checkpoint.recipe()
+    decode = recipe.decode.model_copy(update={"precision": "bf16"})
+    path = tmp_path / "bf16.pt"
+    replace(checkpoint, recipe_yaml=recipe.model_copy(update={"decode": decode}).to_yaml()).write(
+        path
+    )
+    by_recipe = Translator.load(path, device="cpu")
+    assert by_recipe.precision == "bf16" and by_recipe.defaults.precision == "bf16"
+    by_caller = Translator.load(path, device="cpu", precision="fp32")
+    assert by_caller.precision == "fp32"
+    lines = ["the old man sees the dog .", "a cat ."]
+    per_call = by_caller.translate(lines, by_caller.defaults.replace(precision="bf16"))
+    assert [r.hyps[0].tokens for r in per_call] == [
+        r.hyps[0].tokens for r in by_recipe.translate(lines)
+    ]
+    with pytest.raises(UserError, match="--precision must be auto, fp32, bf16 or fp16"):
+        by_caller.defaults.replace(precision="int4")

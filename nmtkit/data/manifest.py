@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from nmtkit.data.lexical import LexicalTable, learn_lexical_table
 from nmtkit.data.shards import Shard
 from nmtkit.data.sources import file_stamp, input_files
 from nmtkit.data.tokenizer import Tokenizer, TokenizerModels
@@ -186,6 +187,18 @@ class PreparedData:
         info, (src, tgt) = self.manifest.tokenizer, map(self.tokenizer, ("src", "tgt"))
         return TokenizerModels(
             info.joint, src.model_bytes, tgt.model_bytes, info.src_sha256, info.tgt_sha256
+        )
+
+    def lexical_table(self) -> LexicalTable:
+        """The IBM Model 1 table of the training split, for decoding with shortlists (a few
+        seconds; deterministic, so every run on this data learns the same table)."""
+        src, tgt = self.shards("train")
+        tok = self.manifest.tokenizer
+        return learn_lexical_table(
+            [src[i] for i in range(len(src))],
+            [tgt[i] for i in range(len(tgt))],
+            tok.src_vocab_size,
+            tok.tgt_vocab_size,
         )
 
     def shards(self, split: str) -> tuple[Shard, Shard]:

@@ -21,6 +21,7 @@ same masks equals `forward` in training too (tested).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
@@ -147,6 +148,12 @@ class OutputLayer(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return self.proj(self.pre(x))
 
+    def restricted(self, ids: Tensor) -> Callable[[Tensor], Tensor]:
+        """The layer for the target ids `ids` [N] only: h̃ [..., H] -> logits [..., N], column
+        n being id ids[n]'s logit (vocabulary shortlists; the rows are gathered once)."""
+        weight, bias, pre = self.proj.weight[ids], self.proj.bias[ids], self.pre
+        return lambda x: F.linear(pre(x), weight, bias)
+
 
 class RNNDecoder(nn.Module):
     """Stacked RNN decoder with attention, input feeding and an attentional output layer."""
@@ -217,6 +224,7 @@ class RNNDecoder(nn.Module):
         enc: EncoderOutput,
         *,
         masks: DropoutMasks | None = None,
+        output: Callable[[Tensor], Tensor] | None = None,
     ) -> StepOutput:
         """One decoder step: prev_ids [B] -> log_probs [B, V], new state, attention [B, S].
 
@@ -235,6 +243,9 @@ class RNNDecoder(nn.Module):
         `masks` (training only): this step's dropout decisions, `draw_masks(tgt_in).at(t)`, so
         that a loop of steps equals `forward`; needed in training with variational dropout.
         Without them a training step draws its own word-dropout decisions.
+
+        `output` replaces the output layer in 6., e.g. `self.output.restricted(ids)` for a
+        shortlist: log_probs are then over those N ids only, renormalised ([B, N]).
         """
         _check_step_inputs(prev_ids, state, enc)
         if masks is None:
@@ -243,7 +254,7 @@ class RNNDecoder(nn.Module):
         table = self._folded_embedding()
         first_gates = None if table is None else table.index_select(0, prev_ids)
         advance = self._advance(emb, state, enc, first_gates=first_gates, masks=masks)  # 2.-5.
-        logits = self.output(advance.attentional)  # 6. [B, V]
+        logits = (self.output if output is None else output)(advance.attentional)  # 6. [B, V]
         log_probs = F.log_softmax(logits.float(), dim=-1)
         return StepOutput(log_probs, advance.state, advance.weights)
 

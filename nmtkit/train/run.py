@@ -24,6 +24,7 @@ from nmtkit.checkpoint import (
     set_rng_state,
 )
 from nmtkit.data.batching import BatchSampler
+from nmtkit.data.lexical import LexicalTable
 from nmtkit.data.manifest import PreparedData
 from nmtkit.data.shards import Shard
 from nmtkit.device import autocast_for
@@ -61,6 +62,7 @@ class TrainingRun:
     amp: contextlib.AbstractContextManager[Any]
     state: TrainState = field(default_factory=TrainState)
     window: LossWindow = field(default_factory=LossWindow)  # updates since the last log record
+    lexical: LexicalTable | None = None  # rank 0: stored in every checkpoint (shortlists)
 
 
 def setup(recipe: Recipe, world: World) -> TrainingRun:
@@ -100,6 +102,7 @@ def setup(recipe: Recipe, world: World) -> TrainingRun:
         keeper=keeper,
         log=MetricsLog(paths.logs / "metrics.jsonl"),
         amp=autocast_for(device, cfg.precision),
+        lexical=data.lexical_table() if world.is_main else None,
     )
 
 
@@ -159,6 +162,7 @@ def to_checkpoint(run: TrainingRun, rngs: list[dict[str, Any]]) -> Checkpoint:
         langs=(manifest.src_lang, manifest.tgt_lang),
         vocab_sizes=(manifest.tokenizer.src_vocab_size, manifest.tokenizer.tgt_vocab_size),
         step=run.state.step,
+        lexical=run.lexical,
         training=TrainingState(
             state=replace(run.state),
             optimizer=run.optimizer.state_dict(),
