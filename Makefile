@@ -7,6 +7,7 @@
 #   make run RECIPE=path       prepare, train and evaluate any recipe
 #   make multi30k-en-de | iwslt2017-de-en | wmt14-en-de-luong   the real-corpus recipes (need the hub)
 #   make bench-multi30k        nmtkit vs OpenNMT-py on ../shared/corpora/multi30k-en-de (hours)
+#   make gpu-check             the CUDA path in under 8 minutes on a lent GPU ("no GPU" on a CPU)
 #   make TORCH=torch==2.13.0 … take torch from a specific requirement (CI uses the local CPU wheel)
 
 PYTHON ?= python3
@@ -20,11 +21,11 @@ RECIPE ?= recipes/demo.yaml
 LENGTH_STUDY_STEPS ?=
 REAL_CORPORA := multi30k-en-de iwslt2017-de-en wmt14-en-de-luong
 
-.PHONY: install demo run prepare train test test-slow test-browser test-all check lint typecheck bench bench-peers bench-serve bench-multi30k clean \
+.PHONY: install demo run prepare train test test-slow test-browser test-all check lint typecheck bench bench-peers bench-serve bench-multi30k gpu-check clean \
 	help length-study $(REAL_CORPORA)
 
 help:
-	@echo "targets: install demo run RECIPE=path length-study $(REAL_CORPORA) test test-slow test-browser test-all check bench bench-peers bench-serve clean"
+	@echo "targets: install demo run RECIPE=path length-study $(REAL_CORPORA) test test-slow test-browser test-all check bench bench-peers bench-serve bench-multi30k gpu-check clean"
 
 install: $(STAMP)
 
@@ -99,17 +100,22 @@ PEER_STEPS ?= 1000
 bench-peers: $(STAMP)
 	PEERS_VENV_ROOT=$(PEERS_VENV_ROOT) $(BIN)/python benchmarks/peers_bench.py --steps $(PEER_STEPS) --peers onmt
 
-# nmtkit serve under load: 1/8/64 clients, batched vs unbatched vs offline, 10,000 checked
-# requests (~5 min on 2 CPU cores; needs runs/demo).
 # Real text (issue 18): nmtkit vs OpenNMT-py on Multi30k, 30 min of training per run and
 # direction (over 2 hours; not part of `make bench`). CORPORA: the folder with multi30k-en-de/.
 CORPORA ?= ../shared/corpora
 bench-multi30k: $(STAMP)
 	PEERS_VENV_ROOT=$(PEERS_VENV_ROOT) $(BIN)/python benchmarks/multi30k_bench.py $(CORPORA)/multi30k-en-de --work /tmp/m30bench
 
+# nmtkit serve under load: 1/8/64 clients, batched vs unbatched vs offline, 10,000 checked
+# requests (~5 min on 2 CPU cores; needs runs/demo).
 bench-serve: $(STAMP)
 	test -f runs/demo/checkpoints/best.pt || $(MAKE) demo
 	$(BIN)/python benchmarks/serve_load.py runs/demo
+
+# The CUDA path in under 8 minutes on one GPU (tests, training and decoding speed at the
+# Marian size, docs section `gpu-check`); on a CPU it says "no GPU" and checks the code at toy size.
+gpu-check: $(STAMP)
+	$(BIN)/python benchmarks/gpu_check.py --json /tmp/nmtkit-gpu-check.json
 
 clean:
 	rm -rf runs .pytest_cache .mypy_cache .ruff_cache

@@ -8,13 +8,20 @@
    toolkit trains on identical tokens.
 2. For each peer: `../shared/peers/run_peer.sh PEER DATA STEPS ...` (its own venv, 2 threads,
    4,096-token batches) trains. OpenNMT-py's model then decodes the test set with
-   `onmt_translate`, beam 5 and greedy (the harness's flags: 32 sentences per batch, max
-   length 250, no length penalty); other peers report the harness's own beam-5 decode.
+   `onmt_translate`, beam 5 and greedy (max length 250, no length penalty) at each batch
+   setting of `--onmt-batches` (the harness's 32 sentences, and token batches of several
+   sizes): its figure is the fastest setting's, so every ratio is against OpenNMT-py at its
+   best on this machine. Other peers report the harness's own beam-5 decode.
 3. nmtkit trains the same model (the peers README's mapping: 2-layer biLSTM 2x128 encoder,
    2-layer LSTM 256 decoder, Luong general attention, input feeding, untied embeddings 256,
    dropout 0.2, decoder initialised from the encoder's final states, Adam 1e-3, clip 5, no
    label smoothing, uniform init ±0.1) for the same number of updates and decodes the same
-   test sentences with beam 5 (no length penalty, like the peers) and greedy.
+   test sentences with beam 5 (no length penalty, like the peers) and greedy, in each decoding
+   variant: fp32, bf16 autocast, and with the vocabulary shortlist (`--shortlist`) in both.
+4. With `--real M30WORK --real-corpus DIR`: the same decoding comparison (OpenNMT-py's sweep,
+   nmtkit's variants) on the models `benchmarks/multi30k_bench.py` trained on real text
+   (Multi30k test2016, `--real-direction`), each toolkit's own selected checkpoint; a
+   checkpoint without a lexical table gets one learned from its run's prepared data.
 
 Definitions follow `../shared/peers/README.md`: training tokens are real target tokens (EOS
 counted); whole-run tok/s = tokens / wall clock of the training command; steady tok/s leaves
@@ -54,6 +61,15 @@ MODEL_FLAGS = [
     *("--set", "train.seed=1234", "--set", "train.max_time=null"),
 ]
 PEER_NAMES = {"onmt": "OpenNMT-py", "joey": "JoeyNMT", "fairseq": "fairseq"}
+ONMT_BATCHES = ["sents:32", "tokens:1024", "tokens:2048", "tokens:4096", "tokens:8192"]
+SEARCHES = {"beam5": (["--beam", "5", "--alpha", "0"], 5), "greedy": (["--greedy"], 1)}
+# nmtkit's decoding variants: name suffix -> flags
+VARIANTS = {
+    "": ["--precision", "fp32"],
+    "_bf16": ["--precision", "bf16"],
+    "_sl": ["--precision", "fp32", "--shortlist"],
+    "_sl_bf16": ["--precision", "bf16", "--shortlist"],
+}
 
 
 def env() -> dict[str, str]:
@@ -119,26 +135,76 @@ def peer(name: str, pieces: Path, out: Path, steps: int, venvs: Path, train: boo
         row["beam5_sent_per_s"] = round(result["n_test"] / result["decode_wall_s"], 1)
         row["beam5_bleu"] = result["bleu"]
         return row
-    test = pieces / "test.src"
+    model = out / f"model_step_{steps}.pt"
+    best, sweep = onmt_sweep(venvs, model, pieces / "test.src", pieces / "test.raw.tgt", out)
+    return {**row, **best, "onmt_sweep": sweep}
+
+
+def onmt_sweep(
+    venvs: Path, model: Path, test: Path, ref: Path, out: Path, batches: list[str] | None = None
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """OpenNMT-py decodes `test` (pieces) with beam 5 and greedy at every batch setting
+    ("sents:N" or "tokens:N"); returns the fastest setting's figures per search and the sweep."""
     lines = len(test.read_text(encoding="utf-8").splitlines())
     os.environ["TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"] = "1"  # see ../shared/peers/README.md
-    for search, beam in (("beam5", 5), ("greedy", 1)):
-        hyp = out / f"{search}.pieces"
-        translate = [
-            str(venvs / "venv_onmt" / "bin" / "onmt_translate"),
-            *("-model", str(out / f"model_step_{steps}.pt"), "-src", str(test)),
-            *("-output", str(hyp), "-beam_size", str(beam), "-batch_size", "32"),
-            *("-batch_type", "sents", "-max_length", "250", "-gpu", "-1"),
-        ]
-        seconds = timed(translate, out / f"{search}.log")
-        detok = out / f"{search}.detok"  # the harness's detokenization: join, ▁ -> space
-        pieces_text = hyp.read_text(encoding="utf-8").splitlines()
-        detok.write_text(
-            "".join(line.replace(" ", "").replace("▁", " ").strip() + "\n" for line in pieces_text),
-            encoding="utf-8",
+    sweep: list[dict[str, Any]] = []
+    for setting in batches or ONMT_BATCHES:
+        kind, size = setting.split(":")
+        for search, (_, beam) in SEARCHES.items():
+            name = f"{search}.{kind}{size}"
+            hyp = out / f"{name}.pieces"
+            translate = [
+                str(venvs / "venv_onmt" / "bin" / "onmt_translate"),
+                *("-model", str(model), "-src", str(test), "-output", str(hyp)),
+                *("-beam_size", str(beam), "-batch_size", size, "-batch_type", kind),
+                *("-max_length", "250", "-gpu", "-1"),
+            ]
+            seconds = timed(translate, out / f"{name}.log")
+            detok = out / f"{name}.detok"  # the harness's detokenization: join, ▁ -> space
+            pieces_text = hyp.read_text(encoding="utf-8").splitlines()
+            detok.write_text(
+                "".join(t.replace(" ", "").replace("▁", " ").strip() + "\n" for t in pieces_text),
+                encoding="utf-8",
+            )
+            sweep.append(
+                {
+                    "search": search,
+                    "batch": setting,
+                    "sent_per_s": round(lines / seconds, 1),
+                    "bleu": bleu(detok, ref),
+                }
+            )
+            print(sweep[-1], flush=True)
+    best: dict[str, Any] = {}
+    for search in SEARCHES:
+        top = max((r for r in sweep if r["search"] == search), key=lambda r: r["sent_per_s"])
+        best.update(
+            {
+                f"{search}_sent_per_s": top["sent_per_s"],
+                f"{search}_bleu": top["bleu"],
+                f"{search}_batch": top["batch"],
+            }
         )
-        row[f"{search}_sent_per_s"] = round(lines / seconds, 1)
-        row[f"{search}_bleu"] = bleu(detok, pieces / "test.raw.tgt")
+    return best, sweep
+
+
+def nmtkit_decode(checkpoint: Path, source: Path, ref: Path, work: Path) -> dict[str, Any]:
+    """nmtkit decodes `source` (raw text) with beam 5 and greedy in every variant (fp32, bf16,
+    shortlist, shortlist + bf16), 8,000 source tokens per batch, whole command timed."""
+    cli = [sys.executable, "-m", "nmtkit"]
+    lines = len(source.read_text(encoding="utf-8").splitlines())
+    row: dict[str, Any] = {}
+    for suffix, variant in VARIANTS.items():
+        for search, (flags, _) in SEARCHES.items():
+            name = f"{search}{suffix}"
+            hyp = work / f"nmtkit.{name}.txt"
+            translate = [*cli, "translate", "-m", str(checkpoint), "-i", str(source)]
+            translate += ["-o", str(hyp), *flags, *variant, "--batch-tokens", "8000"]
+            translate += ["--device", "cpu", "--no-progress"]
+            seconds = timed(translate, work / f"nmtkit-{name}.log", cwd=REPO)
+            row[f"{name}_sent_per_s"] = round(lines / seconds, 1)
+            row[f"{name}_bleu"] = bleu(hyp, ref)
+            print(name, row[f"{name}_sent_per_s"], row[f"{name}_bleu"], flush=True)
     return row
 
 
@@ -170,19 +236,7 @@ def nmtkit(run: Path, pieces: Path, source: Path, steps: int, work: Path, train:
         "train_tok_per_s_steady": round(sum(r["tgt_tokens"] for r in steady) / seconds),
         "params": sum(t.numel() for t in Checkpoint.read(checkpoint).model.values()),
     }
-    lines = len(source.read_text(encoding="utf-8").splitlines())
-    searches = (("beam5", ["--beam", "5", "--alpha", "0"]), ("greedy", ["--greedy"]))
-    for precision, suffix in (("fp32", ""), ("bf16", "_bf16")):
-        for search, flags in searches:
-            name = f"{search}{suffix}"
-            hyp = work / f"nmtkit.{name}.de"
-            translate = [*cli, "translate", "-m", str(checkpoint), "-i", str(source)]
-            translate += ["-o", str(hyp), *flags, "--batch-tokens", "8000", "--no-progress"]
-            translate += ["--device", "cpu", "--precision", precision]
-            seconds = timed(translate, work / f"nmtkit-{name}.log", cwd=REPO)
-            row[f"{name}_sent_per_s"] = round(lines / seconds, 1)
-            row[f"{name}_bleu"] = bleu(hyp, pieces / "test.raw.tgt")
-    return row
+    return {**row, **nmtkit_decode(checkpoint, source, pieces / "test.raw.tgt", work)}
 
 
 def _version() -> str:
@@ -191,56 +245,118 @@ def _version() -> str:
     return __version__
 
 
+def real_corpus(m30: Path, corpus: Path, direction: str, venvs: Path, work: Path) -> dict:
+    """The decoding comparison on the Multi30k models of `benchmarks/multi30k_bench.py` (its
+    --work folder `m30`): OpenNMT-py's selected checkpoint, nmtkit's best.pt, test2016."""
+    src, tgt = direction.split("-")
+    rows = [json.loads(line) for line in (m30 / "results.jsonl").open(encoding="utf-8")]
+    onmt = [r for r in rows if r["toolkit"].startswith("OpenNMT") and r["direction"] == direction]
+    onmt = [r for r in onmt if not r.get("tag")]
+    if not onmt:
+        raise SystemExit(f"{m30}/results.jsonl has no OpenNMT-py run for {direction}")
+    out = work / f"real-{direction}"
+    out.mkdir(parents=True, exist_ok=True)
+    pieces = m30 / f"pieces-{direction}"
+    model = m30 / f"onmt-{direction}" / f"model_step_{onmt[-1]['checkpoint_step']}.pt"
+    best, sweep = onmt_sweep(venvs, model, pieces / "test.src", pieces / "test.raw.tgt", out)
+    from shortlist_bench import with_table
+
+    checkpoint = with_table(m30 / f"nmtkit-{direction}" / "checkpoints" / "best.pt", out)
+    source, ref = corpus / f"test2016.{src}", corpus / f"test2016.{tgt}"
+    return {
+        "direction": direction,
+        "test_lines": len(source.read_text(encoding="utf-8").splitlines()),
+        "rows": [
+            {"toolkit": onmt[-1]["toolkit"], **best, "onmt_sweep": sweep},
+            {"toolkit": f"nmtkit {_version()}", **nmtkit_decode(checkpoint, source, ref, out)},
+        ],
+    }
+
+
+def decode_tables(rows: list[dict[str, Any]]) -> list[str]:
+    """OpenNMT-py at its best setting and nmtkit's variants, beam 5 and greedy, with ratios;
+    then OpenNMT-py's sweep."""
+    onmt = next((r for r in rows if r["toolkit"].startswith("OpenNMT")), None)
+    ours = rows[-1]
+    lines = [
+        "| decoder | beam 5 sent/s | BLEU | x OpenNMT-py | greedy sent/s | BLEU | x OpenNMT-py |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+
+    def ratio(value: float | None, search: str) -> str:
+        best = onmt and onmt.get(f"{search}_sent_per_s")
+        return f"{value / best:.2f}x" if value and best else "n/a"
+
+    if onmt:
+        lines.append(
+            f"| {onmt['toolkit']}, fastest batch setting ({onmt['beam5_batch']} / "
+            f"{onmt['greedy_batch']}) | {onmt['beam5_sent_per_s']:,} | {onmt['beam5_bleu']} | "
+            f"1.00x | {onmt['greedy_sent_per_s']:,} | {onmt['greedy_bleu']} | 1.00x |"
+        )
+    labels = {"": "fp32", "_bf16": "bf16", "_sl": "shortlist, fp32", "_sl_bf16": "shortlist, bf16"}
+    for suffix, label in labels.items():
+        beam, greedy = ours.get(f"beam5{suffix}_sent_per_s"), ours.get(f"greedy{suffix}_sent_per_s")
+        if beam is None:
+            continue
+        lines.append(
+            f"| {ours['toolkit']}, {label} | {beam:,} | {ours[f'beam5{suffix}_bleu']} | "
+            f"**{ratio(beam, 'beam5')}** | {greedy:,} | {ours[f'greedy{suffix}_bleu']} | "
+            f"**{ratio(greedy, 'greedy')}** |"
+        )
+    if onmt and onmt.get("onmt_sweep"):
+        sweep = onmt["onmt_sweep"]
+        settings = list(dict.fromkeys(r["batch"] for r in sweep))
+        lines += ["", "OpenNMT-py's batch sweep (sentences/s, BLEU):", ""]
+        lines += ["| batch | " + " | ".join(settings) + " |"]
+        lines += ["|---|" + "---:|" * len(settings)]
+        for search in SEARCHES:
+            found = {(r["search"], r["batch"]): r for r in sweep}
+            cells = [
+                f"{found[search, b]['sent_per_s']:,} ({found[search, b]['bleu']})" for b in settings
+            ]
+            lines.append(f"| {search} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def render(
     rows: list[dict[str, Any]],
     steps: int,
     test_lines: int,
     command: str,
     decode_only: bool = False,
+    real: list[dict[str, Any]] | None = None,
 ) -> str:
     def cell(row: dict[str, Any], key: str) -> str:
         value = row.get(key)
         return "n/a" if value is None else f"{value:,}"
 
     table = [
-        "| toolkit | params | tgt tokens / update | train tok/s, whole run | train tok/s, steady | "
-        "beam 5 sent/s | beam 5 BLEU | greedy sent/s | greedy BLEU |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| toolkit | params | tgt tokens / update | train tok/s, whole run | train tok/s, steady |",
+        "|---|---:|---:|---:|---:|",
     ]
     for r in rows:
         keys = ["params", "tgt_tokens_per_update", "train_tok_per_s", "train_tok_per_s_steady"]
-        keys += ["beam5_sent_per_s", "beam5_bleu", "greedy_sent_per_s", "greedy_bleu"]
         table.append(f"| {r['toolkit']} | " + " | ".join(cell(r, k) for k in keys) + " |")
-    ours = rows[-1]
-    peers = rows[:-1]
+    ours, peers = rows[-1], rows[:-1]
     ratios = []
     for key, label in (
         ("train_tok_per_s_steady", "training tok/s (steady)"),
         ("train_tok_per_s", "training tok/s (whole run)"),
-        ("beam5_sent_per_s", "beam 5 sentences/s"),
-        ("greedy_sent_per_s", "greedy sentences/s"),
     ):
         best = max((p[key] for p in peers if p.get(key) is not None), default=None)
         if best:
             ratios.append(f"{label} **{ours[key] / best:.2f}x**")
-    low = []
-    for search, label in (("beam5", "beam 5"), ("greedy", "greedy")):
-        speed = ours.get(f"{search}_bf16_sent_per_s")
-        best = max(
-            (p[f"{search}_sent_per_s"] for p in peers if p.get(f"{search}_sent_per_s")),
-            default=None,
-        )
-        if speed and best:
-            low.append(
-                f"{label} {speed:,} sentences/s (BLEU {ours[f'{search}_bf16_bleu']}, "
-                f"**{speed / best:.2f}x** the faster peer)"
-            )
-    bf16 = []
-    if low:
-        bf16 = [
+    real_sections: list[str] = []
+    for study in real or []:
+        real_sections += [
             "",
-            "nmtkit decoding the same model under bf16 autocast (`--precision bf16`; this CPU has "
-            "AMX): " + "; ".join(low) + ".",
+            f"### Decoding on real text: Multi30k {study['direction']}, test2016 "
+            f"({study['test_lines']:,} sentences)",
+            "",
+            "The models `benchmarks/multi30k_bench.py` trained (each toolkit's selected "
+            "checkpoint), the same decoding settings and timing as above.",
+            "",
+            *decode_tables(study["rows"]),
         ]
     return "\n".join(
         [
@@ -252,16 +368,21 @@ def render(
             "for every toolkit. Model: 2-layer biLSTM (2x128) encoder, 2-layer LSTM 256 "
             "decoder, Luong general attention, input feeding, embeddings 256 (untied), dropout "
             "0.2, decoder initialised from the encoder's final states, Adam 1e-3, clip 5, no "
-            f"label smoothing, uniform init ±0.1, 4,096-token batches, **{steps:,} updates**. "
-            f"Test: the first {test_lines:,} sentences of the built-in test split; decoding "
-            "without length penalty, whole command timed (start-up and model loading "
-            "included); OpenNMT-py decodes 32 sentences per batch (the harness's setting), "
-            "nmtkit 8,000 source tokens per batch.",
+            f"label smoothing, uniform init ±0.1, 4,096-token batches, **{steps:,} updates**.",
             "",
             *table,
             "",
-            "nmtkit / the faster peer: " + ", ".join(ratios) + ".",
-            *bf16,
+            "nmtkit / the faster peer: " + (", ".join(ratios) or "n/a") + ".",
+            "",
+            f"Decoding the first {test_lines:,} sentences of the built-in test split, without "
+            "length penalty, the whole command timed (start-up and model loading included). "
+            "OpenNMT-py at each setting of its batch sweep, its fastest counted; nmtkit with "
+            "8,000 source tokens per batch, in fp32, under bf16 autocast (`--precision bf16`; "
+            "this CPU has AMX) and with the vocabulary shortlist (`--shortlist`, the recipe's "
+            "`decode.shortlist_k` / `shortlist_frequent`).",
+            "",
+            *decode_tables(rows),
+            *real_sections,
             "",
             *(
                 [
@@ -294,8 +415,20 @@ def main() -> None:
         action="store_true",
         help="reuse the models already trained in --work (e.g. to decode more test lines)",
     )
+    parser.add_argument(
+        "--onmt-batches",
+        nargs="+",
+        default=ONMT_BATCHES,
+        help="OpenNMT-py decoding settings to sweep, sents:N or tokens:N",
+    )
+    parser.add_argument("--real", type=Path, help="a benchmarks/multi30k_bench.py --work folder")
+    parser.add_argument("--real-corpus", type=Path, help="the Multi30k folder (test2016.*)")
+    parser.add_argument("--real-direction", nargs="+", default=["de-en"])
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks.md")
     args = parser.parse_args()
+    ONMT_BATCHES[:] = args.onmt_batches
+    if args.real and not args.real_corpus:
+        parser.error("--real needs --real-corpus (the folder with test2016.<lang>)")
 
     args.work.mkdir(parents=True, exist_ok=True)
     for name in args.peers:
@@ -311,10 +444,15 @@ def main() -> None:
         print(rows[-1], flush=True)
     rows.append(nmtkit(run, pieces, source, args.steps, args.work, not args.decode_only))
     print(rows[-1], flush=True)
+    real = [
+        real_corpus(args.real, args.real_corpus, direction, args.venv_root, args.work)
+        for direction in (args.real_direction if args.real else [])
+    ]
     command = "python benchmarks/peers_bench.py " + " ".join(sys.argv[1:])
-    text = render(rows, args.steps, args.test_lines, command, args.decode_only)
+    text = render(rows, args.steps, args.test_lines, command, args.decode_only, real)
     write_section(args.out, "peers", text)
-    update_json(args.out.with_suffix(".json"), {"peers": {"steps": args.steps, "rows": rows}})
+    results = {"steps": args.steps, "rows": rows, "real": real}
+    update_json(args.out.with_suffix(".json"), {"peers": results})
 
 
 if __name__ == "__main__":

@@ -48,9 +48,18 @@ def test_decode_growth_exponent_fits_a_power_law() -> None:
     assert abs(decode_bench.growth_exponent(rows, "greedy") - 1.5) < 1e-9
 
 
-def test_peers_table_states_the_ratio_to_the_faster_peer() -> None:
+def test_peers_table_states_the_ratio_to_opennmt_at_its_best() -> None:
     import peers_bench
 
+    sweep = [
+        {"search": search, "batch": batch, "sent_per_s": speed, "bleu": 60.0}
+        for search, batch, speed in (
+            ("beam5", "sents:32", 40.0),
+            ("greedy", "sents:32", 80.0),
+            ("beam5", "tokens:2048", 60.0),
+            ("greedy", "tokens:2048", 100.0),
+        )
+    ]
     peer = {
         "toolkit": "OpenNMT-py 3.5.1",
         "params": 3,
@@ -59,14 +68,37 @@ def test_peers_table_states_the_ratio_to_the_faster_peer() -> None:
         "train_tok_per_s_steady": 5000,
         "beam5_sent_per_s": 60.0,
         "beam5_bleu": 60.0,
+        "beam5_batch": "tokens:2048",
         "greedy_sent_per_s": 100.0,
         "greedy_bleu": 59.0,
+        "greedy_batch": "tokens:2048",
+        "onmt_sweep": sweep,
     }
-    ours = {**peer, "toolkit": "nmtkit", "train_tok_per_s_steady": 10000, "beam5_sent_per_s": 90.0}
-    text = peers_bench.render([peer, ours], 1000, 500, "python benchmarks/peers_bench.py")
+    ours = {
+        "toolkit": "nmtkit",
+        "params": 3,
+        "tgt_tokens_per_update": 3700,
+        "train_tok_per_s": 4000,
+        "train_tok_per_s_steady": 10000,
+        **{
+            f"{s}{v}_sent_per_s": 90.0 * (1 + i)
+            for i, v in enumerate(("", "_sl"))
+            for s in ("beam5", "greedy")
+        },
+        **{f"{s}{v}_bleu": 60.1 for v in ("", "_sl") for s in ("beam5", "greedy")},
+    }
+    real = {"direction": "de-en", "test_lines": 1000, "rows": [peer, ours]}
+    text = peers_bench.render(
+        [peer, ours], 1000, 500, "python benchmarks/peers_bench.py", real=[real]
+    )
     assert "training tok/s (steady) **2.00x**" in text
-    assert "beam 5 sentences/s **1.50x**" in text
-    assert "| nmtkit | 3 | 3,700 | 4,000 | 10,000 | 90.0 |" in text
+    assert "| nmtkit | 3 | 3,700 | 4,000 | 10,000 |" in text
+    assert "| nmtkit, fp32 | 90.0 | 60.1 | **1.50x** | 90.0 | 60.1 | **0.90x** |" in text
+    assert (
+        "| nmtkit, shortlist, fp32 | 180.0 | 60.1 | **3.00x** | 180.0 | 60.1 | **1.80x** |" in text
+    )
+    assert "| beam5 | 40.0 (60.0) | 60.0 (60.0) |" in text
+    assert "Multi30k de-en, test2016 (1,000 sentences)" in text
 
 
 def test_cell_bench_one_node_cell_equals_the_eager_cell() -> None:
@@ -152,3 +184,47 @@ def test_multi30k_bench_maps_the_recipe_to_opennmt_and_renders(tmp_path: Path) -
     text = multi30k_bench.render(rows, "python benchmarks/multi30k_bench.py X", "30m")
     assert "| de-en | nmtkit | recipe | 2 | 900 | 40.10 | 60.20 | 42.30 |" in text
     assert "avg.pt" in text and "OpenNMT-py 3.5.1" in text
+
+
+def test_gpu_check_says_no_gpu_and_keeps_working_on_the_cpu(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`make gpu-check` runs in CI (no GPU): it says so and times the code path at toy size."""
+    import json
+
+    import gpu_check
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    out = tmp_path / "gpu-check.json"
+    summary = gpu_check.main(["--json", str(out)])
+    assert capsys.readouterr().out.startswith("no GPU")
+    assert summary["gpu"] is False and summary["tests"]["summary"] == "not run"
+    assert json.loads(out.read_text(encoding="utf-8")) == summary
+    assert summary["train"][0]["tok_per_s"] > 0
+    assert [r["search"] for r in summary["decode"]] == ["greedy", "beam 5"]
+    assert all(r["sent_per_s"] > 0 for r in summary["decode"])
+
+
+def test_shortlist_bench_compares_with_the_full_vocabulary(trained: Path, tmp_path: Path) -> None:
+    import shortlist_bench
+
+    from nmtkit.checkpoint import Checkpoint
+
+    out = tmp_path / "bench.md"
+    argv = [str(trained / "run"), str(trained / "test.en"), str(trained / "test.de")]
+    argv += ["--settings", "3:5", "--precisions", "fp32", "--lines", "20"]
+    rows = shortlist_bench.main([*argv, "--work", str(tmp_path), "--out", str(out)])
+    full = [r for r in rows if r["setting"] == "full"]
+    assert [r["search"] for r in full] == ["beam 5", "greedy"]
+    assert all(0 < r["size"] < full[0]["size"] for r in rows if r["setting"] == "3:5")
+    assert "<!-- shortlist:start -->" in out.read_text(encoding="utf-8")
+    # A checkpoint from before tables were stored gets the one training would have stored.
+    best = trained / "run" / "checkpoints" / "best.pt"
+    checkpoint = Checkpoint.read(best)
+    old = tmp_path / "old.pt"
+    from dataclasses import replace
+
+    replace(checkpoint, lexical=None, training=None).write(old)
+    copy = Checkpoint.read(shortlist_bench.with_table(old, tmp_path)).lexical
+    assert copy is not None and checkpoint.lexical is not None
+    assert (copy.candidates == checkpoint.lexical.candidates).all()
