@@ -417,8 +417,9 @@ def length_study(corpus: Path, work: Path, direction: str, systems: dict[str, st
     path.write_text(doc[: start + len(REAL_START)] + "\n" + "\n".join(text) + "\n" + doc[end:])
 
 
-def _key(row: dict[str, Any]) -> tuple[str, str, str]:
-    return row["toolkit"], row["direction"], row.get("tag", "")
+def _key(row: dict[str, Any]) -> tuple[str, str, str, int]:
+    """One row per run: a later row of the same toolkit, direction, tag and threads wins."""
+    return row["toolkit"], row["direction"], row.get("tag", ""), row.get("threads", THREADS)
 
 
 def main() -> None:
@@ -439,7 +440,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=THREADS, help="threads per run")
     parser.add_argument("--cpus", help="taskset core list for every command, e.g. 0 or 1")
     parser.add_argument(
-        "--render-from", type=Path, help="only write the docs from this results.jsonl"
+        "--render-from",
+        type=Path,
+        nargs="+",
+        help="only write the docs from these results.jsonl files",
     )
     parser.add_argument(
         "--length-study",
@@ -454,7 +458,9 @@ def main() -> None:
     if args.cpus:
         PIN[:] = ["taskset", "-c", args.cpus]
     if args.render_from:
-        rows = list({_key(r): r for r in map(json.loads, args.render_from.open())}.values())
+        every = [json.loads(line) for path in args.render_from for line in path.open()]
+        rows = list({_key(r): r for r in every}.values())
+        rows.sort(key=lambda r: -r.get("threads", THREADS))  # the 2-thread table first
         command = "python benchmarks/multi30k_bench.py " + " ".join(sys.argv[1:])
         write_section(
             REPO / "docs" / "benchmarks.md", "multi30k", render(rows, command, args.budget)
