@@ -36,8 +36,8 @@ from nmtkit.data.sources import read_parallel_files
 from nmtkit.data.tokenizer import BOS_ID, EOS_ID
 from nmtkit.errors import Interrupts, UserError
 from nmtkit.search.hypothesis import length_penalty
-from nmtkit.translate import WINDOW_LINES, ModelSource, Translator
-from nmtkit.translate_files import count_lines
+from nmtkit.translate import WINDOW_LINES, DecodeOptions, ModelSource, Translator
+from nmtkit.translate_files import MAX_WARNINGS, count_lines
 
 FORMATS = ("tsv", "jsonl")
 
@@ -133,26 +133,25 @@ class Scorer:
     ) -> Iterator[PairScore]:
         """`score` for a stream of pairs of any length, a window at a time; `warn` receives
         the truncation warnings. Budgets default to the model's recipe (`decode:`)."""
-        defaults = self.translator.defaults
-        budget = defaults.batch_tokens if batch_tokens is None else batch_tokens
-        longest = defaults.max_src_tokens if max_src_tokens is None else max_src_tokens
-        if budget < 1:
-            raise UserError(f"--batch-tokens must be at least 1, got {budget}")
-        if longest < 2:
-            raise UserError(f"--max-src-tokens must be at least 2 (a piece and EOS), got {longest}")
-        keep = longest - 1  # room for EOS
+        options = self.translator.defaults.replace(
+            batch_tokens=batch_tokens, max_src_tokens=max_src_tokens
+        )  # validated here, before anything is read or written; errors name the flags
+        return self._stream(pairs, options, warn, window)
+
+    def _stream(
+        self,
+        pairs: Iterable[tuple[str, str]],
+        options: DecodeOptions,
+        warn: Callable[[str], None],
+        window: int,
+    ) -> Iterator[PairScore]:
         numbered = enumerate(pairs, start=1)
         while chunk := list(itertools.islice(numbered, window)):
-            sources = self.translator.src_tokenizer.encode([src for _, (src, _) in chunk])
+            sources, cut = self.translator.encode_sources(
+                [(number, src) for number, (src, _) in chunk], options.max_src_tokens, warn
+            )
             targets = self.translator.tgt_tokenizer.encode([tgt for _, (_, tgt) in chunk])
-            cut = [len(ids) > keep for ids in sources]
-            for (number, _), ids, was_cut in zip(chunk, sources, cut, strict=True):
-                if was_cut:
-                    warn(
-                        f"line {number}: {len(ids)} source pieces, truncated to {keep} "
-                        "(--max-src-tokens)"
-                    )
-            found = self.score_ids([ids[:keep] for ids in sources], targets, batch_tokens=budget)
+            found = self.score_ids(sources, targets, batch_tokens=options.batch_tokens)
             rows = zip(chunk, targets, found, cut, strict=True)
             for (number, _), ids, log_probs, was_cut in rows:
                 yield self._result(number, ids, log_probs, was_cut)
@@ -245,22 +244,22 @@ def score_files(
     def warn(message: str) -> None:
         nonlocal warnings
         warnings += 1
-        if warnings <= 10:
+        if warnings <= MAX_WARNINGS:
             console.info(f"[yellow]warning:[/] {message}")
 
     start, written = time.perf_counter(), 0
+    results = scorer.score_stream(  # checks the options before the output is opened
+        read_parallel_files(src_path, tgt_path),
+        batch_tokens=batch_tokens,
+        max_src_tokens=max_src_tokens,
+        warn=warn,
+    )
     partial = None if output_path is None else output_path.with_name(output_path.name + ".partial")
     with contextlib.ExitStack() as stack:
         out: Any = sys.stdout
         if partial is not None:
             partial.parent.mkdir(parents=True, exist_ok=True)
             out = stack.enter_context(open(partial, "w", encoding="utf-8", newline="\n"))
-        results = scorer.score_stream(
-            read_parallel_files(src_path, tgt_path),
-            batch_tokens=batch_tokens,
-            max_src_tokens=max_src_tokens,
-            warn=warn,
-        )
         with Interrupts() as interrupts:
             for result in results:
                 line = (
@@ -276,6 +275,6 @@ def score_files(
         os.replace(partial, output_path)
         seconds = time.perf_counter() - start
         console.info(f"scored {written:,} pairs in {seconds:.1f} s into {output_path}")
-    if warnings > 10:
+    if warnings > MAX_WARNINGS:
         console.info(f"[yellow]warning:[/] {warnings} sources truncated in all")
     return written

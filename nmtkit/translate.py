@@ -307,7 +307,7 @@ class Translator:
         done: Callable[[int], None],
     ) -> list[Translation]:
         """Encode, batch by length, search, and restore the order of one window of lines."""
-        encoded, truncated = self._encode(chunk, options.max_src_tokens, warn)
+        encoded, truncated = self.encode_sources(chunk, options.max_src_tokens, warn)
         todo = np.array([i for i, ids in enumerate(encoded) if ids], dtype=np.int64)
         hyps: list[list[Hypothesis]] = [[] for _ in chunk]
         if len(todo):
@@ -339,11 +339,12 @@ class Translator:
             for (number, text), found, ids, cut in zip(chunk, hyps, encoded, truncated, strict=True)
         ]
 
-    def _encode(
+    def encode_sources(
         self, chunk: list[tuple[int, str]], max_src_tokens: int, warn: Callable[[str], None]
     ) -> tuple[list[list[int]], list[bool]]:
-        """SentencePiece ids of each line, cut to `max_src_tokens - 1` pieces (room for EOS),
-        and which lines were cut."""
+        """SentencePiece ids of each (line number, source) pair, cut to `max_src_tokens - 1`
+        pieces (room for EOS) with a warning naming the line, and which lines were cut (for
+        translating and scoring alike)."""
         encoded = self.src_tokenizer.encode([text for _, text in chunk])
         keep = max_src_tokens - 1
         truncated = [len(ids) > keep for ids in encoded]

@@ -173,3 +173,29 @@ def test_pieces_need_jsonl(trained: Path, files: tuple[Path, Path]) -> None:
     src, tgt = files
     result = run_cli("score", "-m", trained / "run", "--src", src, "--tgt", tgt, "--pieces")
     assert result.exit_code == 2 and "--pieces needs --format jsonl" in one_line(result.stderr)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("-f", "text"), "--format must be one of tsv, jsonl, got 'text'"),
+        (("--batch-tokens", "0"), "--batch-tokens must be at least 1"),
+        (("--max-src-tokens", "1"), "--max-src-tokens must be at least 2"),
+    ],
+)
+def test_bad_options_are_errors_before_any_output(
+    trained: Path, files: tuple[Path, Path], tmp_path: Path, args: tuple[str, ...], message: str
+) -> None:
+    src, tgt = files
+    out = tmp_path / "scores.tsv"
+    result = run_cli("score", "-m", trained / "run", "--src", src, "--tgt", tgt, "-o", out, *args)
+    assert result.exit_code == 2 and message in one_line(result.stderr)
+    assert not out.exists() and not list(tmp_path.glob("*.partial"))
+
+
+def test_a_missing_file_is_named(trained: Path, files: tuple[Path, Path], tmp_path: Path) -> None:
+    _, tgt = files
+    missing = tmp_path / "nothing.en"
+    result = run_cli("score", "-m", trained / "run", "--src", missing, "--tgt", tgt)
+    assert result.exit_code == 2
+    assert f"--src {missing} does not exist" in one_line(result.stderr)
