@@ -1,6 +1,7 @@
 """One prepared check of the CUDA path, for the few minutes a GPU is lent (`make gpu-check`).
 
     python benchmarks/gpu_check.py [--json FILE] [--no-docs] [--skip-tests]
+        [--model CKPT --src FILE --ref FILE]
 
 In under 8 minutes on one GPU it:
 1. records the device (name, memory, compute capability, bf16 support, CUDA/cuDNN versions);
@@ -12,6 +13,9 @@ In under 8 minutes on one GPU it:
 4. times greedy and beam-5 search at large batches on the same model (random weights: every
    hypothesis runs to the length limit, source length + 5 with `max_len_ratio` 1, so
    sentences/s is what a trained model of these lengths would do at worst);
+5. with `--model/--src/--ref`, decodes a trained model's test set (repeated to 8,000 lines, so
+   that large batches fill) with `Translator` in fp32 and bf16, beam 5 and greedy, at two batch
+   sizes: sentences/s and BLEU of the first copy, which must not move between precisions;
 then writes one JSON summary (stdout and `--json`) and the `gpu-check` section of
 docs/benchmarks.md. Targets reported against: >= 100k target tokens/s training and >= 5k
 sentences/s beam 5 on an H200.
@@ -28,6 +32,7 @@ import platform
 import subprocess
 import sys
 import time
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -75,9 +80,20 @@ def device_info() -> dict[str, Any]:
     return info
 
 
+def gpu_test_files() -> list[str]:
+    """The test files that hold GPU-marked tests (collecting only these keeps a machine that
+    lacks a test-only package, such as a lent GPU's image, from failing at collection)."""
+    return sorted(
+        str(path.relative_to(REPO))
+        for path in (REPO / "tests").rglob("test_*.py")
+        if "mark.gpu" in path.read_text(encoding="utf-8")
+    )
+
+
 def gpu_tests(limit_s: int) -> dict[str, Any]:
     """`pytest -m gpu` in a subprocess, bounded in time; the summary line and the exit code."""
-    cmd = [sys.executable, "-m", "pytest", "-m", "gpu", "-q", "-p", "no:cacheprovider"]
+    cmd = [sys.executable, "-m", "pytest", "-m", "gpu", "-p", "no:cacheprovider", "-rfE"]
+    cmd += gpu_test_files()
     started = time.perf_counter()
     try:
         done = subprocess.run(
@@ -86,6 +102,8 @@ def gpu_tests(limit_s: int) -> dict[str, Any]:
     except subprocess.TimeoutExpired:
         return {"exit_code": None, "summary": f"timed out after {limit_s} s"}
     lines = [line for line in done.stdout.splitlines() if line.strip()]
+    if done.returncode != 0:
+        print(done.stdout[-6000:], done.stderr[-2000:], sep="\n", file=sys.stderr)
     return {
         "exit_code": done.returncode,
         "summary": lines[-1] if lines else done.stderr[-300:],
@@ -182,6 +200,44 @@ def time_decoding(device: torch.device, precision: str, size: dict[str, Any]) ->
     return rows
 
 
+def time_trained(
+    device: torch.device, model: Path, src: Path, ref: Path, batches: list[int], total: int
+) -> list[dict[str, Any]]:
+    """A trained model on a real test set: sent/s and BLEU per precision, search and batch."""
+    from nmtkit.evaluate.scores import score_corpus
+    from nmtkit.translate import Translator, load_model
+
+    lines = src.read_text(encoding="utf-8").splitlines()
+    refs = ref.read_text(encoding="utf-8").splitlines()
+    repeated = (lines * (total // len(lines) + 1))[: max(total, len(lines))] if lines else []
+    member = load_model(model, device)
+    rows = []
+    for precision in ("fp32", "bf16"):
+        translator = Translator([member], device, precision)
+        for search, choice in (("beam 5", {"beam_size": 5}), ("greedy", {"greedy": True})):
+            for batch_tokens in batches:
+                options = translator.defaults.replace(batch_tokens=batch_tokens, **choice)
+                translator.translate(repeated[:256], options)  # warm-up
+                sync(device)
+                started = time.perf_counter()
+                found = translator.translate(repeated, options)
+                sync(device)
+                seconds = time.perf_counter() - started
+                texts = [r.texts[0] for r in found[: len(lines)]]
+                rows.append(
+                    {
+                        "search": search,
+                        "precision": precision,
+                        "batch_tokens": batch_tokens,
+                        "sentences": len(repeated),
+                        "sent_per_s": round(len(repeated) / seconds, 1),
+                        "bleu": round(score_corpus(texts, refs).bleu, 2),
+                    }
+                )
+                print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
 def render(summary: dict[str, Any], command: str) -> str:
     dev = summary["device"]
     lines = [
@@ -203,6 +259,22 @@ def render(summary: dict[str, Any], command: str) -> str:
             f"| {row['search']} | {row['precision']} | {row['batch_sentences']:,} sent | "
             f"{row['sent_per_s']:,} sent/s ({row['tgt_tok_per_s']:,} tok/s) | {target} |"
         )
+    if summary.get("trained"):
+        lines += [
+            "",
+            f"Trained model `{summary['trained_model']}` on its test set (repeated to 8,000 "
+            "lines; BLEU of the first copy), whole `Translator.translate` calls timed:",
+            "",
+            "| search | precision | batch | sent/s | BLEU |",
+            "|---|---|---:|---:|---:|",
+        ]
+        for row in summary["trained"]:
+            lines.append(
+                f"| {row['search']} | {row['precision']} | {row['batch_tokens']:,} tok | "
+                f"{row['sent_per_s']:,} | {row['bleu']} |"
+            )
+    for key, error in summary.get("errors", {}).items():
+        lines += ["", f"Step `{key}` failed: `{error.strip().splitlines()[-1]}`"]
     lines += ["", "```", command, "```"]
     return "\n".join(lines)
 
@@ -213,6 +285,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--no-docs", action="store_true", help="leave docs/benchmarks.md alone")
     parser.add_argument("--skip-tests", action="store_true", help="do not run pytest -m gpu")
     parser.add_argument("--test-limit", type=int, default=240, help="seconds for pytest -m gpu")
+    parser.add_argument("--model", type=Path, help="a trained checkpoint to decode (step 5)")
+    parser.add_argument("--src", type=Path, help="its test sources")
+    parser.add_argument("--ref", type=Path, help="its test references")
+    parser.add_argument(
+        "--batch-tokens", type=int, nargs="+", default=[16_000, 64_000], help="for step 5"
+    )
     args = parser.parse_args(argv)
     started = time.perf_counter()
     gpu = torch.cuda.is_available()
@@ -227,12 +305,34 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if gpu:
         torch.backends.cudnn.benchmark = True
     precisions = ["bf16", "fp32"] if gpu else ["fp32"]
-    summary["train"] = [time_training(device, p, size) for p in precisions]
-    summary["decode"] = [row for p in precisions for row in time_decoding(device, p, size)]
+    # on a GPU a failing step is recorded and the next one still runs: the lease is short
+    summary["errors"] = {}
+
+    def step(key: str, work: Any) -> None:
+        try:
+            summary[key] = work()
+        except Exception:
+            if not gpu:
+                raise
+            traceback.print_exc()
+            summary[key], summary["errors"][key] = [], traceback.format_exc(limit=4)[-1500:]
+
+    step("train", lambda: [time_training(device, p, size) for p in precisions])
+    step("decode", lambda: [row for p in precisions for row in time_decoding(device, p, size)])
+    if args.model:
+        if not (args.src and args.ref):
+            parser.error("--model needs --src and --ref")
+        summary["trained_model"] = str(args.model)
+        batches, total = (args.batch_tokens, 8000) if gpu else ([2_000], 0)
+        step(
+            "trained",
+            lambda: time_trained(device, args.model, args.src, args.ref, batches, total),
+        )
     summary["seconds"] = round(time.perf_counter() - started, 1)
     if gpu:
-        best_train = max(r["tok_per_s"] for r in summary["train"])
-        best_beam = max(r["sent_per_s"] for r in summary["decode"] if r["search"] == "beam 5")
+        best_train = max((r["tok_per_s"] for r in summary["train"]), default=0)
+        beams = [r["sent_per_s"] for r in summary["decode"] if r["search"] == "beam 5"]
+        best_beam = max(beams, default=0)
         summary["targets_met"] = {
             "train_tok_per_s": best_train >= TARGETS["train_tok_per_s"],
             "beam5_sent_per_s": best_beam >= TARGETS["beam5_sent_per_s"],

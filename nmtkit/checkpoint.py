@@ -158,7 +158,9 @@ class Checkpoint:
             training = TrainingState(**parts)
         lexical = None
         if (table := p.get("lexical")) is not None:
-            lexical = LexicalTable(table["candidates"].numpy(), table["frequent"].numpy())
+            # .cpu(): a checkpoint read with map_location=cuda (resuming on a GPU)
+            candidates, frequent = (table[key].cpu().numpy() for key in ("candidates", "frequent"))
+            lexical = LexicalTable(candidates, frequent)
         return cls(
             model=p["model"],
             recipe_yaml=p["recipe"],

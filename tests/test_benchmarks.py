@@ -187,22 +187,34 @@ def test_multi30k_bench_maps_the_recipe_to_opennmt_and_renders(tmp_path: Path) -
 
 
 def test_gpu_check_says_no_gpu_and_keeps_working_on_the_cpu(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    trained: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """`make gpu-check` runs in CI (no GPU): it says so and times the code path at toy size."""
+    """`make gpu-check` runs in CI (no GPU): it says so and times the code path at toy size,
+    a trained model's test set included."""
     import json
 
     import gpu_check
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     out = tmp_path / "gpu-check.json"
-    summary = gpu_check.main(["--json", str(out)])
+    trained_args = ["--model", str(trained / "run" / "checkpoints" / "best.pt")]
+    trained_args += ["--src", str(trained / "test.en"), "--ref", str(trained / "test.de")]
+    summary = gpu_check.main(["--json", str(out), *trained_args])
     assert capsys.readouterr().out.startswith("no GPU")
     assert summary["gpu"] is False and summary["tests"]["summary"] == "not run"
     assert json.loads(out.read_text(encoding="utf-8")) == summary
     assert summary["train"][0]["tok_per_s"] > 0
     assert [r["search"] for r in summary["decode"]] == ["greedy", "beam 5"]
     assert all(r["sent_per_s"] > 0 for r in summary["decode"])
+    rows = summary["trained"]
+    assert [(r["search"], r["precision"]) for r in rows] == [
+        ("beam 5", "fp32"), ("greedy", "fp32"), ("beam 5", "bf16"), ("greedy", "bf16")
+    ]  # fmt: skip
+    assert all(r["sentences"] == 40 and 0 <= r["bleu"] <= 100 for r in rows)
+    assert "test_gpu.py" in " ".join(gpu_check.gpu_test_files())
 
 
 def test_shortlist_bench_compares_with_the_full_vocabulary(trained: Path, tmp_path: Path) -> None:

@@ -371,12 +371,19 @@ class RNNDecoder(nn.Module):
         first layer's input projection of every target embedding, E W_e^T + b_ih [V, G], so
         that a search step looks e_t's share up instead of multiplying it (a quarter to a
         third of the step's products) and never concatenates [e_t; ...]. Cached until the
-        weights change (their version counters) or move; None when it does not apply."""
+        weights change (their version counters) or move; None when it does not apply.
+
+        CPU only: the table's rows reach `torch.lstm_cell` / `gru_cell` as a per-row [B, G]
+        input bias, which the CPU's composite cell broadcasts but the fused CUDA kernels
+        (`_thnn_fused_lstm_cell`, 1-D biases only) refuse; on a GPU the product it saves is
+        cheap and the fused kernel is worth more."""
         weights = self.rnn.first_input_weights()
         if self.training or torch.is_grad_enabled() or weights is None:
             return None
         w_ih, b_ih = weights
         embedding = self.embed.weight
+        if embedding.device.type != "cpu":
+            return None
         key = tuple((t.data_ptr(), t._version) for t in (embedding, w_ih, b_ih))
         cached = getattr(self, "_folded_cache", None)
         if cached is not None and cached[0] == key:

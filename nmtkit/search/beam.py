@@ -63,7 +63,11 @@ def beam_search(
         at_limit = [limits[i] <= t + 1 for i in beams.alive]
         cands = _extend(search, beams, at_limit, k, attention=attention)
         _finish_eos(finished, beams, cands, k, lengths, length_penalty(t + 1, alpha))
-        scores, pos = cands.scores.masked_fill(cands.is_eos, float("-inf")).topk(k, dim=-1)
+        # a stable sort of the 2K keeps equal scores in candidate order (see `_extend`)
+        scores, pos = cands.scores.masked_fill(cands.is_eos, float("-inf")).sort(
+            dim=-1, descending=True, stable=True
+        )
+        scores, pos = scores[:, :k], pos[:, :k]
         nxt = _Next(scores, cands.beam.gather(1, pos), cands.token.gather(1, pos))  # [A, K]
         no_beam = (~torch.isfinite(nxt.scores[:, 0])).tolist()
         per = zip(beams.alive, beams.live, no_beam, strict=True)  # per active sentence
@@ -140,6 +144,12 @@ def _extend(
     vocab = log_probs.size(-1)
     cand = (beams.cum.unsqueeze(-1) + log_probs.view(n, k, vocab)).view(n, k * vocab)
     top_scores, top_idx = cand.topk(min(2 * k, k * vocab), dim=-1)  # [n, 2K], best first
+    # topk leaves the order of equal scores unspecified (and CPU and CUDA differ); put equal
+    # ones in index order, lowest first, as argmax does, so that ties (frequent with bf16
+    # logits) break the same way in beam search and greedy search, on any device
+    top_idx, order = top_idx.sort(dim=-1)
+    top_scores, order = top_scores.gather(1, order).sort(dim=-1, descending=True, stable=True)
+    top_idx = top_idx.gather(1, order)
     top_beam, top_tok = top_idx // vocab, top_idx % vocab
     is_eos = (top_tok == EOS_ID) & torch.isfinite(top_scores)
     return _Candidates(top_scores, top_beam, top_tok, is_eos)
