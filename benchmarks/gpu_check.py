@@ -216,7 +216,9 @@ def time_trained(
         translator = Translator([member], device, precision)
         for search, choice in (("beam 5", {"beam_size": 5}), ("greedy", {"greedy": True})):
             for batch_tokens in batches:
-                options = translator.defaults.replace(batch_tokens=batch_tokens, **choice)
+                options = translator.defaults.replace(
+                    batch_tokens=batch_tokens, shortlist=False, **choice
+                )
                 translator.translate(repeated[:256], options)  # warm-up
                 sync(device)
                 started = time.perf_counter()

@@ -65,8 +65,8 @@ ONMT_BATCHES = ["sents:32", "tokens:1024", "tokens:2048", "tokens:4096", "tokens
 SEARCHES = {"beam5": (["--beam", "5", "--alpha", "0"], 5), "greedy": (["--greedy"], 1)}
 # nmtkit's decoding variants: name suffix -> flags
 VARIANTS = {
-    "": ["--precision", "fp32"],
-    "_bf16": ["--precision", "bf16"],
+    "": ["--precision", "fp32", "--no-shortlist"],
+    "_bf16": ["--precision", "bf16", "--no-shortlist"],
     "_sl": ["--precision", "fp32", "--shortlist"],
     "_sl_bf16": ["--precision", "bf16", "--shortlist"],
 }

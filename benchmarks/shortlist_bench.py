@@ -134,7 +134,9 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     for precision in args.precisions:
         translator = Translator([member], device, precision)
         for search, choice in SEARCHES.items():
-            base = translator.defaults.replace(alpha=0.0, batch_tokens=8000, **choice)
+            base = translator.defaults.replace(
+                alpha=0.0, batch_tokens=8000, shortlist=False, **choice
+            )
             full, full_texts = measure(translator, lines, refs, base)
             rows.append(
                 {

@@ -225,7 +225,8 @@ def translate(
     - `echo "the old man sees the dog ." | nmtkit translate -m runs/demo --beam 1`
     - `nmtkit translate -m runs/demo -i test.en --format jsonl --nbest 5 --attention`
     - `nmtkit translate -m runs/a -m runs/b -i test.en`   (ensemble)
-    - `nmtkit translate -m runs/demo -i test.en --shortlist`   (vocabulary shortlist)
+    - `nmtkit translate -m runs/demo -i test.en --no-shortlist`   (whole vocabulary; a shortlist
+      is the default where the checkpoint has a lexical table)
     """
     with user_errors():
         from nmtkit.translate import Translator

@@ -68,7 +68,8 @@ ShortlistOption = Annotated[
         help="Restrict the output layer, per batch, to the target pieces the checkpoint's "
         "lexical table predicts for the batch's source pieces plus the most frequent ones: "
         "faster; scores become log-probabilities renormalised over that shortlist "
-        "[default: the recipe's decode.shortlist].",
+        "(`nmtkit score` always uses the whole vocabulary) [default: the recipe's "
+        "decode.shortlist; auto, its default, uses one where the checkpoint has a table].",
     ),
 ]
 ShortlistKOption = Annotated[

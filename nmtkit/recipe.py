@@ -331,10 +331,11 @@ class DecodeConfig(Section):
         "auto",
         description="autocast for decoding; auto: train.precision on a GPU, fp32 elsewhere",
     )
-    shortlist: bool = Field(
-        False,
+    shortlist: bool | Literal["auto"] = Field(
+        "auto",
         description="restrict the output layer, per batch, to the target pieces the lexical "
-        "table predicts for the batch's source pieces plus the most frequent ones",
+        "table predicts for the batch's source pieces plus the most frequent ones; auto: "
+        "where the checkpoint has a table (every checkpoint training writes has one)",
     )
     shortlist_k: int = Field(
         50, ge=1, le=SHORTLIST_TOP_K, description="candidates per source piece (shortlist)"

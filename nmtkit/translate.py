@@ -231,6 +231,11 @@ class Translator:
         self.precision = self._precision(self.defaults)
         self.autocast = autocast_for(device, self.precision)
 
+    def uses_shortlist(self, options: DecodeOptions) -> bool:
+        """Whether `options` decode with a vocabulary shortlist: asked for (True), or `auto`
+        (the default) and the checkpoint has a lexical table."""
+        return options.shortlist is not False and self.lexical is not None
+
     def _precision(self, options: DecodeOptions) -> Precision:
         return inference_precision(options.precision, self.device, self.recipe.train.precision)
 
@@ -289,7 +294,7 @@ class Translator:
         receives truncation warnings; `done(n)` is called as every batch finishes with the
         number of lines it translated (for progress displays)."""
         options = options or self.defaults
-        if options.shortlist and self.lexical is None:
+        if options.shortlist is True and self.lexical is None:
             raise UserError(
                 f"--shortlist needs the lexical table that training stores in the checkpoint; "
                 f"{self.members[0].path or 'this model'} has none (trained by an older nmtkit, or "
@@ -365,7 +370,7 @@ class Translator:
         src = pad([*ids, EOS_ID] for ids in sources).to(self.device)
         src_lens = torch.tensor([len(ids) + 1 for ids in sources], device=self.device)
         shortlist = None
-        if options.shortlist and self.lexical is not None:
+        if self.uses_shortlist(options) and self.lexical is not None:
             vocab, allowed = self.lexical.batch_shortlist(
                 sources, options.shortlist_k, options.shortlist_frequent
             )

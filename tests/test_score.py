@@ -26,7 +26,8 @@ def scorer(translator: Translator) -> Scorer:
 
 
 def nbest(translator: Translator, sources: list[str], **options) -> list:
-    options = {"beam_size": 3, "nbest": 3, **options}
+    # score uses the whole vocabulary: its equality holds with beam search's log-probs there
+    options = {"beam_size": 3, "nbest": 3, "shortlist": False, **options}
     return translator.translate(sources, DecodeOptions(**options))
 
 

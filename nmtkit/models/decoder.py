@@ -150,8 +150,13 @@ class OutputLayer(nn.Module):
 
     def restricted(self, ids: Tensor) -> Callable[[Tensor], Tensor]:
         """The layer for the target ids `ids` [N] only: h̃ [..., H] -> logits [..., N], column
-        n being id ids[n]'s logit (vocabulary shortlists; the rows are gathered once)."""
+        n being id ids[n]'s logit (vocabulary shortlists; the rows are gathered once, and
+        under autocast cast once: autocast caches the casts of parameters, not of these)."""
         weight, bias, pre = self.proj.weight[ids], self.proj.bias[ids], self.pre
+        device = weight.device.type
+        if torch.is_autocast_enabled(device):
+            dtype = torch.get_autocast_dtype(device)
+            weight, bias = weight.to(dtype), bias.to(dtype)
         return lambda x: F.linear(pre(x), weight, bias)
 
 

@@ -54,7 +54,7 @@ class SearchModel(Protocol):
 class SingleModel:
     """One `Seq2Seq` behind the search interface: its `encode`, the encoder output's `select`
     and the decoder's `init_state` / `step` / `reorder`; with a `shortlist`, over it (the
-    encoder output then carries the rows of `allowed` of its sentences)."""
+    encoder output then carries the rows of `~allowed` of its sentences)."""
 
     def __init__(self, model: Seq2Seq, shortlist: Shortlist | None = None) -> None:
         self.model = model
@@ -65,7 +65,7 @@ class SingleModel:
 
     def encode(self, src: Tensor, src_lens: Tensor) -> Any:
         enc = self.model.encode(src, src_lens)
-        return enc if self.shortlist is None else (enc, self.shortlist.allowed)
+        return enc if self.shortlist is None else (enc, ~self.shortlist.allowed)  # blocked
 
     def select(self, enc: Any, index: Tensor) -> Any:
         if self.shortlist is None:
@@ -78,13 +78,14 @@ class SingleModel:
     def step(self, prev_ids: Tensor, state: Any, enc: Any) -> StepOutput:
         if self.shortlist is None or self.output is None:
             return self.model.decoder.step(prev_ids, state, enc)
-        enc, allowed = enc
-        per_row = prev_ids.size(0) // allowed.size(0)  # K rows per sentence in beam search
-        blocked = ~(allowed if per_row == 1 else allowed.repeat_interleave(per_row, 0))
+        enc, blocked = enc  # [B, N]: the ids outside each sentence's own shortlist
+        per_row = prev_ids.size(0) // blocked.size(0)  # K rows per sentence in beam search
         output = self.output
 
-        def restricted(x: Tensor) -> Tensor:
-            return output(x).masked_fill(blocked, float("-inf"))
+        def restricted(x: Tensor) -> Tensor:  # the K rows of a sentence share its mask
+            logits = output(x)  # [B*K, N], fresh: masked in place
+            view = logits.view(blocked.size(0), per_row, -1)
+            return view.masked_fill_(blocked.unsqueeze(1), float("-inf")).view_as(logits)
 
         prev = self.shortlist.vocab[prev_ids]
         return self.model.decoder.step(prev, state, enc, output=restricted)

@@ -37,7 +37,7 @@ def test_a_shortlist_of_everything_changes_nothing(
     translator: Translator, sources: list[str], greedy: bool
 ) -> None:
     options = {"beam_size": 3, "nbest": 1 if greedy else 3, "greedy": greedy}
-    plain = run(translator, sources, **options)
+    plain = run(translator, sources, shortlist=False, **options)
     everything = run(
         translator,
         sources,
@@ -80,6 +80,22 @@ def test_beam_one_equals_greedy_with_a_shortlist(
     assert [r.hyps[0].tokens for r in beam] == [r.hyps[0].tokens for r in greedy]
 
 
+def test_auto_the_default_uses_the_table_where_the_checkpoint_has_one(
+    translator: Translator, sources: list[str]
+) -> None:
+    """decode.shortlist: auto (the default) decodes as --shortlist with a table, and as
+    --no-shortlist without one (the next test)."""
+    small = {"beam_size": 3, "nbest": 3, "shortlist_k": 3, "shortlist_frequent": 5}
+    assert DecodeOptions().shortlist == "auto" and translator.defaults.shortlist == "auto"
+    assert translator.uses_shortlist(DecodeOptions())
+    assert not translator.uses_shortlist(DecodeOptions(shortlist=False))
+    auto = [[h.tokens for h in r.hyps] for r in run(translator, sources, **small)]
+    on = [[h.tokens for h in r.hyps] for r in run(translator, sources, shortlist=True, **small)]
+    off = [[h.tokens for h in r.hyps] for r in run(translator, sources, shortlist=False, **small)]
+    assert auto == on
+    assert off != on  # k 3 / N 5 restricts this model: the default did use the table
+
+
 def test_the_command_takes_the_shortlist_options(trained: Path, tmp_path: Path) -> None:
     src = write_lines(tmp_path / "in.en", ["the old man sees the dog .", "", "a cat ."])
     args = ("translate", "-m", trained / "run", "-i", src, "--device", "cpu")
@@ -98,4 +114,9 @@ def test_a_checkpoint_without_a_table_is_a_clear_error(trained: Path, tmp_path: 
     result = run_cli("translate", "-m", old, "-i", src, "--shortlist")
     assert result.exit_code == 2
     assert "--shortlist needs the lexical table" in one_line(result.stderr)
-    assert run_cli("translate", "-m", old, "-i", src).exit_code == 0  # without: as before
+    # by default (auto) and with --no-shortlist it translates in the whole vocabulary
+    assert run_cli("translate", "-m", old, "-i", src).exit_code == 0
+    default = run_cli("translate", "-m", old, "-i", src, "--shortlist-k", "1")
+    off = run_cli("translate", "-m", old, "-i", src, "--no-shortlist")
+    assert default.exit_code == off.exit_code == 0 and default.stdout == off.stdout
+    assert Translator.load(old, device="cpu").uses_shortlist(DecodeOptions()) is False
