@@ -187,8 +187,9 @@ class Scorer:
         positions = torch.arange(tgt_in.size(1), device=device) < lengths.unsqueeze(1)  # [B, T]
         gold = tgt_out[positions].unsqueeze(1)  # [N, 1], row-major like the projected logits
         total: torch.Tensor | None = None
-        with torch.inference_mode(), self.translator.autocast:
-            for model in self.translator.models:
+        options = self.translator.defaults
+        with torch.inference_mode(), self.translator.autocast_for(options):
+            for model in self.translator.models_for(options):
                 logits = model(src, src_lens, tgt_in, positions=positions)  # [N, V]
                 picked = F.log_softmax(logits.float(), dim=-1).gather(1, gold).squeeze(1)
                 total = picked if total is None else total + picked

@@ -9,6 +9,7 @@ is truncated, with a warning.
 from __future__ import annotations
 
 import contextlib
+import copy
 import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -229,7 +230,7 @@ class Translator:
         if precision != "auto":  # the caller's choice over the recipe's decode.precision
             self.defaults = self.defaults.replace(precision=precision)
         self.precision = self._precision(self.defaults)
-        self.autocast = autocast_for(device, self.precision)
+        self._bf16_models: list[Seq2Seq] | None = None
 
     def uses_shortlist(self, options: DecodeOptions) -> bool:
         """Whether `options` decode with a vocabulary shortlist: asked for (True), or `auto`
@@ -237,12 +238,30 @@ class Translator:
         return options.shortlist is not False and self.lexical is not None
 
     def _precision(self, options: DecodeOptions) -> Precision:
-        return inference_precision(options.precision, self.device, self.recipe.train.precision)
+        """`options.precision`; `auto` is this translator's default (`defaults.precision`, set
+        at load), and when that is `auto` too, the rule of `device.inference_precision`."""
+        name = options.precision if options.precision != "auto" else self.defaults.precision
+        return inference_precision(name, self.device, self.recipe.train.precision)
+
+    def _bf16_weights(self, options: DecodeOptions) -> bool:
+        return self._precision(options) == "bf16" and self.device.type == "cpu"
+
+    def models_for(self, options: DecodeOptions) -> list[Seq2Seq]:
+        """The models that decode with `options`: bf16 on a CPU is a copy of each model with
+        bf16 weights, made once (autocast would cast the weights and activations at every
+        step: 1.45x slower for beam 5 on the Multi30k model, docs/benchmarks.md `bf16`)."""
+        if not self._bf16_weights(options):
+            return self.models
+        if self._bf16_models is None:  # normal tensors even when asked inside inference_mode
+            with torch.inference_mode(False), torch.no_grad():
+                self._bf16_models = [copy.deepcopy(m).to(torch.bfloat16) for m in self.models]
+        return self._bf16_models
 
     def autocast_for(self, options: DecodeOptions) -> contextlib.AbstractContextManager[Any]:
-        """The autocast context `options.precision` asks for (the default one is kept)."""
-        if options.precision == self.defaults.precision:
-            return self.autocast
+        """The autocast context `options.precision` asks for: bf16/fp16 autocast on a GPU,
+        nothing for fp32 or for bf16 on a CPU (its models are bf16 copies, `models_for`)."""
+        if self._bf16_weights(options):
+            return contextlib.nullcontext()
         return autocast_for(self.device, self._precision(options))
 
     @classmethod
@@ -378,7 +397,7 @@ class Translator:
                 torch.from_numpy(vocab).to(self.device), torch.from_numpy(allowed).to(self.device)
             )
         with torch.inference_mode(), self.autocast_for(options):
-            model = as_search_model(self.models, shortlist)
+            model = as_search_model(self.models_for(options), shortlist)
             if options.greedy:
                 ratio = options.max_len_ratio
                 found = [[h] for h in greedy_hypotheses(model, src, src_lens, max_len_ratio=ratio)]

@@ -71,7 +71,7 @@ def test_text_scores_equal_beam_scores_when_the_pieces_match(
 def test_an_ensemble_scores_as_it_decodes(trained: Path, sources: list[str]) -> None:
     steps = sorted((trained / "run" / "checkpoints").glob("step-*.pt"))
     assert len(steps) == 2
-    ensemble = Translator.load(steps, device="cpu")
+    ensemble = Translator.load(steps, device="cpu", precision="fp32")
     results = nbest(ensemble, sources[:12])
     pairs = [(r.source, h) for r in results for h in r.hyps]
     found = Scorer(ensemble).score_ids(
@@ -116,6 +116,20 @@ def test_a_long_source_is_truncated_with_a_warning(scorer: Scorer) -> None:
 # ------------------------------------------------------------------------------ the command
 
 
+def test_bf16_scores_are_the_fp32_scores_within_rounding(
+    trained: Path, translator: Translator, sources: list[str]
+) -> None:
+    """In bf16 (the default on a CPU with AMX) forced decoding and beam search agree with
+    fp32 to bf16's rounding (a few thousandths of the log-probability)."""
+    bf16 = Translator.load(trained / "run", device="cpu", precision="bf16")
+    results = nbest(translator, sources[:12])
+    pairs = [(r.source, h) for r in results for h in r.hyps]
+    src_ids = translator.src_tokenizer.encode([src for src, _ in pairs])
+    found = Scorer(bf16).score_ids(src_ids, [h.tokens for _, h in pairs], batch_tokens=300)
+    for (_, hyp), log_probs in zip(pairs, found, strict=True):
+        assert sum(log_probs) == pytest.approx(hyp.log_prob, rel=0.02, abs=0.02)
+
+
 @pytest.fixture
 def files(trained: Path, tmp_path: Path, sources: list[str]) -> tuple[Path, Path]:
     targets = (trained / "test.de").read_text(encoding="utf-8").splitlines()
@@ -128,7 +142,8 @@ def test_the_command_prints_one_line_per_pair(
     trained: Path, files: tuple[Path, Path], scorer: Scorer
 ) -> None:
     src, tgt = files
-    result = run_cli("score", "-m", trained / "run", "--src", src, "--tgt", tgt, "--device", "cpu")
+    args = ("score", "-m", trained / "run", "--src", src, "--tgt", tgt, "--device", "cpu")
+    result = run_cli(*args, "--precision", "fp32")
     assert result.exit_code == 0, result.stderr
     rows = [line.split("\t") for line in result.stdout.splitlines()]
     assert len(rows) == 10 and all(len(row) == 3 for row in rows)
