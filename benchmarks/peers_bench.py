@@ -17,7 +17,9 @@
    dropout 0.2, decoder initialised from the encoder's final states, Adam 1e-3, clip 5, no
    label smoothing, uniform init ±0.1) for the same number of updates and decodes the same
    test sentences with beam 5 (no length penalty, like the peers) and greedy, in each decoding
-   variant: fp32, bf16 autocast, and with the vocabulary shortlist (`--shortlist`) in both.
+   variant: fp32 and bf16 (a bf16 copy of the model on a CPU), each in the whole vocabulary
+   (`--no-shortlist`) and with the vocabulary shortlist (`--shortlist`); on a CPU with AMX
+   nmtkit's defaults are shortlist + bf16.
 4. With `--real M30WORK --real-corpus DIR`: the same decoding comparison (OpenNMT-py's sweep,
    nmtkit's variants) on the models `benchmarks/multi30k_bench.py` trained on real text
    (Multi30k test2016, `--real-direction`), each toolkit's own selected checkpoint; a
@@ -293,7 +295,12 @@ def decode_tables(rows: list[dict[str, Any]]) -> list[str]:
             f"{onmt['greedy_batch']}) | {onmt['beam5_sent_per_s']:,} | {onmt['beam5_bleu']} | "
             f"1.00x | {onmt['greedy_sent_per_s']:,} | {onmt['greedy_bleu']} | 1.00x |"
         )
-    labels = {"": "fp32", "_bf16": "bf16", "_sl": "shortlist, fp32", "_sl_bf16": "shortlist, bf16"}
+    labels = {
+        "": "fp32, whole vocabulary",
+        "_bf16": "bf16, whole vocabulary",
+        "_sl": "shortlist, fp32",
+        "_sl_bf16": "shortlist, bf16 (the defaults on a CPU with AMX)",
+    }
     for suffix, label in labels.items():
         beam, greedy = ours.get(f"beam5{suffix}_sent_per_s"), ours.get(f"greedy{suffix}_sent_per_s")
         if beam is None:
@@ -377,9 +384,11 @@ def render(
             f"Decoding the first {test_lines:,} sentences of the built-in test split, without "
             "length penalty, the whole command timed (start-up and model loading included). "
             "OpenNMT-py at each setting of its batch sweep, its fastest counted; nmtkit with "
-            "8,000 source tokens per batch, in fp32, under bf16 autocast (`--precision bf16`; "
-            "this CPU has AMX) and with the vocabulary shortlist (`--shortlist`, the recipe's "
-            "`decode.shortlist_k` / `shortlist_frequent`).",
+            "8,000 source tokens per batch, in fp32 and in bf16 (`--precision bf16`: a bf16 "
+            "copy of the model; this CPU has AMX), each in the whole vocabulary "
+            "(`--no-shortlist`) and with the vocabulary shortlist (`--shortlist`, the "
+            "recipe's `decode.shortlist_k` / `shortlist_frequent`); shortlist + bf16 is what "
+            "nmtkit does by default on a CPU with AMX.",
             "",
             *decode_tables(rows),
             *real_sections,
