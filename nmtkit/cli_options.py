@@ -69,7 +69,8 @@ ShortlistOption = Annotated[
         "lexical table predicts for the batch's source pieces plus the most frequent ones: "
         "faster; scores become log-probabilities renormalised over that shortlist "
         "(`nmtkit score` always uses the whole vocabulary) [default: the recipe's "
-        "decode.shortlist; auto, its default, uses one where the checkpoint has a table].",
+        "decode.shortlist; auto, its default, uses one where the checkpoint has a table and "
+        "the target vocabulary has at least 2,000 pieces].",
     ),
 ]
 ShortlistKOption = Annotated[

@@ -336,7 +336,8 @@ class DecodeConfig(Section):
         "auto",
         description="restrict the output layer, per batch, to the target pieces the lexical "
         "table predicts for the batch's source pieces plus the most frequent ones; auto: "
-        "where the checkpoint has a table (every checkpoint training writes has one)",
+        "where the checkpoint has a table (every checkpoint training writes has one) and the "
+        "target vocabulary has at least 2,000 pieces",
     )
     shortlist_k: int = Field(
         50, ge=1, le=SHORTLIST_TOP_K, description="candidates per source piece (shortlist)"

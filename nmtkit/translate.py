@@ -40,6 +40,10 @@ from nmtkit.search.greedy import greedy_hypotheses
 from nmtkit.search.hypothesis import Hypothesis
 from nmtkit.search.model import Shortlist, as_search_model
 
+# decode.shortlist auto: below this many target pieces a batch's shortlist is most of the
+# vocabulary and costs more than it saves (the peers model, 1,400 pieces: beam 5 1.00x, greedy
+# 0.93x; the demo, 3,000: 1.27x / 1.08x; Multi30k, 8,000: 1.60x / 1.27x; docs/benchmarks.md)
+SHORTLIST_MIN_VOCAB = 2000
 WINDOW_LINES = 4096  # lines sorted together; bounds memory and the reordering delay
 ModelSource = str | Path  # a checkpoint, a run directory or a recipe
 
@@ -234,8 +238,15 @@ class Translator:
 
     def uses_shortlist(self, options: DecodeOptions) -> bool:
         """Whether `options` decode with a vocabulary shortlist: asked for (True), or `auto`
-        (the default) and the checkpoint has a lexical table."""
-        return options.shortlist is not False and self.lexical is not None
+        (the default), the checkpoint has a lexical table and the target vocabulary has at
+        least SHORTLIST_MIN_VOCAB pieces."""
+        if options.shortlist is True:
+            return self.lexical is not None
+        return (
+            options.shortlist == "auto"
+            and self.lexical is not None
+            and self.tgt_tokenizer.vocab_size >= SHORTLIST_MIN_VOCAB
+        )
 
     def _precision(self, options: DecodeOptions) -> Precision:
         """`options.precision`; `auto` is this translator's default (`defaults.precision`, set

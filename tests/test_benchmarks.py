@@ -243,3 +243,31 @@ def test_shortlist_bench_compares_with_the_full_vocabulary(trained: Path, tmp_pa
     copy = Checkpoint.read(shortlist_bench.with_table(old, tmp_path)).lexical
     assert copy is not None and checkpoint.lexical is not None
     assert (copy.candidates == checkpoint.lexical.candidates).all()
+
+
+def test_train_ab_reports_medians_and_the_range_of_their_ratio(tmp_path: Path) -> None:
+    """The alternating training benchmark: each toolkit's median, min and max over rounds,
+    and nmtkit / OpenNMT-py as the ratio of medians with its range; steady tok/s leaves the
+    first logging interval out."""
+    import json
+
+    import train_ab
+
+    summary = train_ab.summarise({"onmt": [4000, 4400, 4200], "nmtkit": [8000, 9000, 8800]})
+    assert summary["onmt"] == {"runs": [4000, 4400, 4200], "median": 4200, "min": 4000,
+                               "max": 4400}  # fmt: skip
+    assert summary["nmtkit"]["median"] == 8800
+    assert summary["ratio"] == round(8800 / 4200, 2)
+    assert summary["ratio_range"] == [round(8000 / 4400, 2), round(9000 / 4000, 2)]
+    text = train_ab.render(summary, "bf16", 1000, "python benchmarks/train_ab.py --rounds 3")
+    assert "| OpenNMT-py | 4,000, 4,400, 4,200 | 4,200 | 4,000-4,400 |" in text
+    assert "**2.10x** (range 1.82x-2.25x)" in text
+    metrics = tmp_path / "metrics.jsonl"
+    records = [
+        {"kind": "train", "tgt_tokens": 1000, "tok_per_s": 100.0},  # warm-up: left out
+        {"kind": "valid", "bleu": 1.0},
+        {"kind": "train", "tgt_tokens": 3000, "tok_per_s": 3000.0},
+        {"kind": "train", "tgt_tokens": 1000, "tok_per_s": 1000.0},
+    ]
+    metrics.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    assert train_ab.steady_tok_per_s(metrics) == pytest.approx(2000.0)

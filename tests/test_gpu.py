@@ -71,7 +71,7 @@ def _translate(trained: Path, *args: str) -> list[str]:
 
 @pytest.mark.parametrize("search", [["--greedy"], ["--beam", "5"]])
 def test_cuda_fp32_decoding_equals_the_cpu(trained: Path, search: list[str]) -> None:
-    cpu = _translate(trained, "--device", "cpu", *search)
+    cpu = _translate(trained, "--device", "cpu", "--precision", "fp32", *search)
     gpu = _translate(trained, "--device", "cuda", "--precision", "fp32", *search)
     assert len(gpu) == len(cpu)
     same = sum(a == b for a, b in zip(cpu, gpu, strict=True))

@@ -261,6 +261,22 @@ def test_cli_errors(trained: Path, tmp_path: Path, args: list[str], message: str
         assert message in one_line(result.stderr) and "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("greedy", [False, True])
+def test_bf16_decodes_as_fp32_but_for_near_ties(
+    translator: Translator, sources: list[str], greedy: bool
+) -> None:
+    """bf16 (a bf16 copy of the model on the CPU) gives fp32's output on nine lines in ten
+    of this small, unsure model (its near-ties may flip), with log-probabilities within
+    bf16's rounding where the output is the same."""
+    options = {"beam_size": 4, "greedy": greedy}
+    fp32 = translate(translator, sources, precision="fp32", **options)
+    bf16 = translate(translator, sources, precision="bf16", **options)
+    same = [(a, b) for a, b in zip(fp32, bf16, strict=True) if a.hyps[0].tokens == b.hyps[0].tokens]
+    assert len(same) >= 0.9 * len(sources)
+    for a, b in same:
+        assert b.hyps[0].log_prob == pytest.approx(a.hyps[0].log_prob, rel=0.02, abs=0.02)
+
+
 def test_cli_bf16_on_the_cpu_gives_one_line_per_input(trained: Path, tmp_path: Path) -> None:
     src = write_lines(tmp_path / "in.en", ["the dog", "", "the old man sees the cat"])
     result = run_cli("translate", "--model", trained / "run", "--input", src, "--precision", "bf16")

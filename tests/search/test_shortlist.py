@@ -81,10 +81,17 @@ def test_beam_one_equals_greedy_with_a_shortlist(
 
 
 def test_auto_the_default_uses_the_table_where_the_checkpoint_has_one(
-    translator: Translator, sources: list[str]
+    translator: Translator, sources: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """decode.shortlist: auto (the default) decodes as --shortlist with a table, and as
-    --no-shortlist without one (the next test)."""
+    """decode.shortlist: auto (the default) decodes as --shortlist with a table and a target
+    vocabulary of at least SHORTLIST_MIN_VOCAB pieces, and as --no-shortlist without a table
+    (the next test) or on a small vocabulary (this 48-piece model, until the bound is 0)."""
+    from nmtkit import translate as module
+
+    assert translator.tgt_tokenizer.vocab_size < module.SHORTLIST_MIN_VOCAB
+    assert not translator.uses_shortlist(DecodeOptions())
+    assert translator.uses_shortlist(DecodeOptions(shortlist=True))
+    monkeypatch.setattr(module, "SHORTLIST_MIN_VOCAB", 0)
     small = {"beam_size": 3, "nbest": 3, "shortlist_k": 3, "shortlist_frequent": 5}
     assert DecodeOptions().shortlist == "auto" and translator.defaults.shortlist == "auto"
     assert translator.uses_shortlist(DecodeOptions())

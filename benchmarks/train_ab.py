@@ -1,0 +1,155 @@
+"""Training speed, nmtkit against OpenNMT-py, alternated over rounds so that drift cancels.
+
+    python benchmarks/train_ab.py --work /tmp/train-ab --rounds 3 --steps 1000 \
+        [--venv-root /tmp/nmtkit-peers] [--set train.precision=bf16 --label bf16] [--out FILE]
+
+One sequential run per toolkit cannot tell a 20% difference from this machine's drift (the
+same script gave 0.96x and 1.02x on one day, issue 20), so this trains both toolkits on the
+peers model of `peers_bench.py` (same data, same pieces, same updates, 2 threads) in turns:
+OpenNMT-py, nmtkit, OpenNMT-py, nmtkit, ... for `--rounds` rounds, one job at a time. Each
+run's figure is its steady target tokens/s (real tokens, EOS counted; the first logging
+interval left out, as `../shared/peers/README.md` defines it). The report gives each toolkit's
+median, min and max, and the ratio of the medians with its range (nmtkit's slowest over
+OpenNMT-py's fastest .. nmtkit's fastest over OpenNMT-py's slowest). `--set KEY=VALUE`
+(repeatable) changes nmtkit's recipe for every round, e.g. `train.precision=bf16`; `--label`
+names that variant in the report. Results go to the `train-ab` section (`--name`) of the
+Markdown file and to the JSON file beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+from peers_bench import (  # noqa: E402
+    DATA_FLAGS,
+    MODEL_FLAGS,
+    PEERS,
+    THREADS,
+    prepare,
+    timed,
+)
+from sections import update_json, write_section  # noqa: E402
+
+
+def onmt_run(pieces: Path, out: Path, steps: int, venvs: Path) -> float:
+    """Train OpenNMT-py with the peers harness; its steady target tokens/s."""
+    import os
+
+    os.environ["PEERS_VENV_ROOT"] = str(venvs)
+    cmd = [str(PEERS / "run_peer.sh"), "onmt", str(pieces), str(steps), str(out)]
+    flags = ["--batch-tokens", "4096", "--log-every", str(max(1, steps // 10))]
+    timed([*cmd, *flags, "--threads", str(THREADS)], out.parent / f"{out.name}.log")
+    result = json.loads((out / "result.json").read_text(encoding="utf-8"))
+    return float(result["train_tok_per_s_steady"])
+
+
+def nmtkit_run(run: Path, steps: int, sets: list[str], log: Path) -> float:
+    """Train nmtkit's peers model from scratch in `run`; its steady target tokens/s."""
+    command = [sys.executable, "-m", "nmtkit", "train", "recipes/demo.yaml", "--restart"]
+    command += ["--set", f"run_dir={run}", *DATA_FLAGS, *MODEL_FLAGS]
+    command += ["--set", f"train.max_steps={steps}", "--set", f"train.log_every={steps // 10}"]
+    command += ["--set", f"train.valid_every={steps}"]  # one validation, at the end
+    command += [a for s in sets for a in ("--set", s)]
+    timed(command, log, cwd=REPO)
+    return steady_tok_per_s(run / "logs" / "metrics.jsonl")
+
+
+def steady_tok_per_s(metrics: Path) -> float:
+    """Target tokens/s over the training records after the first logging interval."""
+    records = [json.loads(line) for line in metrics.read_text(encoding="utf-8").splitlines()]
+    steady = [r for r in records if r["kind"] == "train"][1:]
+    tokens = sum(r["tgt_tokens"] for r in steady)
+    return tokens / sum(r["tgt_tokens"] / r["tok_per_s"] for r in steady)
+
+
+def summarise(runs: dict[str, list[float]]) -> dict[str, Any]:
+    """Per toolkit: runs, median, min, max; and nmtkit / OpenNMT-py: the ratio of the medians
+    and its range (slowest nmtkit / fastest OpenNMT-py .. fastest / slowest)."""
+    stats = {
+        name: {
+            "runs": [round(v) for v in values],
+            "median": round(statistics.median(values)),
+            "min": round(min(values)),
+            "max": round(max(values)),
+        }
+        for name, values in runs.items()
+    }
+    ours, peer = runs["nmtkit"], runs["onmt"]
+    return {
+        **stats,
+        "ratio": round(statistics.median(ours) / statistics.median(peer), 2),
+        "ratio_range": [round(min(ours) / max(peer), 2), round(max(ours) / min(peer), 2)],
+    }
+
+
+def render(summary: dict[str, Any], label: str, steps: int, command: str) -> str:
+    rows = [
+        f"The peers model (`peers` section), {steps:,} updates per run, 2 threads, one job at "
+        f"a time, OpenNMT-py and nmtkit ({label}) in turns; steady target tokens/s per run.",
+        "",
+        "| toolkit | runs (tok/s, in order) | median | min-max |",
+        "|---|---|---:|---:|",
+    ]
+    for key, name in (("onmt", "OpenNMT-py"), ("nmtkit", f"nmtkit ({label})")):
+        s = summary[key]
+        runs = ", ".join(f"{v:,}" for v in s["runs"])
+        rows.append(f"| {name} | {runs} | {s['median']:,} | {s['min']:,}-{s['max']:,} |")
+    low, high = summary["ratio_range"]
+    rows += [
+        "",
+        f"nmtkit / OpenNMT-py, ratio of medians: **{summary['ratio']:.2f}x** "
+        f"(range {low:.2f}x-{high:.2f}x).",
+        "",
+        "```",
+        command,
+        "```",
+    ]
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--work", type=Path, default=Path("/tmp/nmtkit-train-ab"))
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--venv-root", type=Path, default=Path("/tmp/nmtkit-peers"))
+    parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--label", default="recipe defaults")
+    parser.add_argument("--out", type=Path, help="write a section of this Markdown file")
+    parser.add_argument("--name", default="train-ab", help="the section's (and JSON key's) name")
+    args = parser.parse_args(argv)
+    if args.rounds < 1 or args.steps < 20:
+        parser.error("--rounds must be at least 1 and --steps at least 20")
+    args.work.mkdir(parents=True, exist_ok=True)
+    _, pieces, _ = prepare(args.work, 100)
+    runs: dict[str, list[float]] = {"onmt": [], "nmtkit": []}
+    for i in range(1, args.rounds + 1):
+        started = time.perf_counter()
+        runs["onmt"].append(onmt_run(pieces, args.work / f"onmt-{i}", args.steps, args.venv_root))
+        run = args.work / f"nmtkit-{i}"
+        runs["nmtkit"].append(nmtkit_run(run, args.steps, args.sets, args.work / f"nmtkit-{i}.log"))
+        print(
+            json.dumps({"round": i, **{k: round(v[-1]) for k, v in runs.items()}}),
+            f"({time.perf_counter() - started:.0f} s)",
+            flush=True,
+        )
+    summary = {**summarise(runs), "label": args.label, "sets": args.sets, "steps": args.steps}
+    print(json.dumps(summary, indent=2))
+    if args.out:
+        command = "python benchmarks/train_ab.py " + " ".join(argv or sys.argv[1:])
+        write_section(args.out, args.name, render(summary, args.label, args.steps, command))
+        update_json(args.out.with_suffix(".json"), {args.name: summary})
+    return summary
+
+
+if __name__ == "__main__":
+    main()
