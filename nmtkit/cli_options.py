@@ -85,9 +85,9 @@ PrecisionOption = Annotated[
     str,
     Option(
         "--precision",
-        help="auto (the recipe's decode.precision; if auto too, its train.precision on a GPU, "
-        "bf16 on a CPU with AMX, fp32 elsewhere) | fp32 (exact, the same output on any CPU) | "
-        "bf16 (a bf16 copy of the model on a CPU, autocast on a GPU) | fp16 (CUDA).",
+        help="auto (the recipe's decode.precision; if auto too, its train.precision on a GPU "
+        "and fp32 elsewhere) | fp32 | bf16 (a bf16 copy of the model on a CPU, faster with "
+        "AMX; autocast on a GPU) | fp16 (CUDA).",
     ),
 ]
 ProgressOption = Annotated[

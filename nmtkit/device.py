@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import functools
-from pathlib import Path
 from typing import Any, cast, get_args
 
 import torch
@@ -31,31 +29,17 @@ def pick_device(name: str, *, setting: str = "--device") -> torch.device:
     return torch.device(name)
 
 
-@functools.cache
-def cpu_has_amx() -> bool:
-    """Whether this CPU multiplies bf16 matrices in AMX tiles (Intel Sapphire Rapids and
-    later; Linux's `amx_bf16` flag in /proc/cpuinfo). Without AMX, bf16 on a CPU is emulated
-    or narrow and does not pay."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").split()
-    except OSError:
-        return False
-    return "amx_bf16" in flags
-
-
 def inference_precision(name: str, device: torch.device, trained: Precision) -> Precision:
-    """The precision to translate in. `auto`: the training precision (`trained`) on a GPU;
-    on a CPU bf16 where it has AMX (decoding 1.4-2x faster with BLEU within 0.2 of fp32 on
-    both corpora measured, docs/benchmarks.md `bf16`), else fp32. Anything but PRECISIONS is
-    a UserError."""
+    """The precision to translate in. `auto`: the training precision (`trained`) on a GPU,
+    fp32 elsewhere. bf16 on a CPU with AMX decodes 1.2-1.6x faster at BLEU within 0.2, but
+    its memory grows with the input (oneDNN's per-shape state; docs/benchmarks.md `bf16`),
+    so it is not the default there. Anything but PRECISIONS is a UserError."""
     if name not in PRECISIONS:
         raise UserError(
             f"--precision must be {', '.join(PRECISIONS[:-1])} or {PRECISIONS[-1]}, got {name!r}"
         )
     if name == "auto":
-        if device.type == "cuda":
-            return trained
-        return "bf16" if device.type == "cpu" and cpu_has_amx() else "fp32"
+        return trained if device.type == "cuda" else "fp32"
     return cast(Precision, name)
 
 

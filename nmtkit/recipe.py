@@ -329,8 +329,7 @@ class DecodeConfig(Section):
     )
     precision: DecodePrecision = Field(
         "auto",
-        description="decoding precision; auto: train.precision on a GPU, bf16 on a CPU with "
-        "AMX, fp32 elsewhere",
+        description="decoding precision; auto: train.precision on a GPU, fp32 elsewhere",
     )
     shortlist: bool | Literal["auto"] = Field(
         "auto",

@@ -152,9 +152,9 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def translator(trained: Path) -> Translator:
-    """`trained`'s model, loaded once, on the CPU, in fp32: the invariants tested with it
-    (scores equal across batches, forced decoding = beam search's score, ...) are exact in
-    fp32 and hold to bf16's rounding only, and `auto` would be bf16 on a CPU with AMX."""
+    """`trained`'s model, loaded once, on the CPU, in fp32 (pinned: the invariants tested
+    with it, scores equal across batches, forced decoding = beam search's score, ..., are
+    exact in fp32 and hold to bf16's rounding only)."""
     from nmtkit.translate import Translator
 
     return Translator.load(trained / "run", device="cpu", precision="fp32")

@@ -119,8 +119,8 @@ def test_a_long_source_is_truncated_with_a_warning(scorer: Scorer) -> None:
 def test_bf16_scores_are_the_fp32_scores_within_rounding(
     trained: Path, translator: Translator, sources: list[str]
 ) -> None:
-    """In bf16 (the default on a CPU with AMX) forced decoding and beam search agree with
-    fp32 to bf16's rounding (a few thousandths of the log-probability)."""
+    """In bf16 (`--precision bf16`: a bf16 copy of the model) forced decoding agrees with
+    fp32's beam search to bf16's rounding (a few thousandths of the log-probability)."""
     bf16 = Translator.load(trained / "run", device="cpu", precision="bf16")
     results = nbest(translator, sources[:12])
     pairs = [(r.source, h) for r in results for h in r.hyps]

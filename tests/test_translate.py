@@ -421,24 +421,19 @@ def test_decode_option_errors_name_the_option_as_the_caller_knows_it(
         translator.defaults.replace(beem=3)
 
 
-@pytest.mark.parametrize("amx", [True, False])
-def test_auto_precision_is_bf16_weights_on_a_cpu_with_amx(
-    trained: Path, monkeypatch: pytest.MonkeyPatch, amx: bool
-) -> None:
-    """decode.precision auto (the default) on a CPU: bf16 where it has AMX, decoding with a
-    bf16 copy of the model (no autocast), fp32 elsewhere; the loaded model stays fp32."""
-    from nmtkit import device
-
-    monkeypatch.setattr(device, "cpu_has_amx", lambda: amx)
+def test_bf16_on_a_cpu_decodes_with_a_bf16_copy_of_the_model(trained: Path) -> None:
+    """--precision bf16 on a CPU: a bf16 copy of the model, made once (no autocast); the
+    loaded model stays fp32 and decodes fp32; auto is fp32 on a CPU."""
     translator = Translator.load(trained / "run", device="cpu")
-    assert translator.precision == ("bf16" if amx else "fp32")
-    decoding = translator.models_for(translator.defaults)[0]
-    assert next(decoding.parameters()).dtype == (torch.bfloat16 if amx else torch.float32)
+    assert translator.precision == "fp32"
+    assert translator.models_for(translator.defaults)[0] is translator.models[0]
+    bf16 = translator.defaults.replace(precision="bf16")
+    decoding = translator.models_for(bf16)[0]
+    assert next(decoding.parameters()).dtype == torch.bfloat16
+    assert translator.models_for(bf16)[0] is decoding  # made once
     assert next(translator.models[0].parameters()).dtype == torch.float32
-    fp32 = translator.defaults.replace(precision="fp32")
-    assert translator.models_for(fp32)[0] is translator.models[0]
     lines = ["the old man sees the dog .", "a cat ."]
-    assert len(translator.translate(lines)) == 2
+    assert len(translator.translate(lines, bf16)) == 2
 
 
 def test_the_recipe_chooses_the_decoding_precision(trained: Path, tmp_path: Path) -> None:
