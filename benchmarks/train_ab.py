@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import sys
 import time
@@ -53,14 +54,17 @@ def onmt_run(pieces: Path, out: Path, steps: int, venvs: Path) -> float:
 
 
 def nmtkit_run(run: Path, steps: int, sets: list[str], log: Path) -> float:
-    """Train nmtkit's peers model from scratch in `run`; its steady target tokens/s."""
+    """Train nmtkit's peers model from scratch (`--restart`) in the prepared run directory
+    `run`; its steady target tokens/s (the round's metrics are kept beside `log`)."""
     command = [sys.executable, "-m", "nmtkit", "train", "recipes/demo.yaml", "--restart"]
     command += ["--set", f"run_dir={run}", *DATA_FLAGS, *MODEL_FLAGS]
     command += ["--set", f"train.max_steps={steps}", "--set", f"train.log_every={steps // 10}"]
     command += ["--set", f"train.valid_every={steps}"]  # one validation, at the end
     command += [a for s in sets for a in ("--set", s)]
     timed(command, log, cwd=REPO)
-    return steady_tok_per_s(run / "logs" / "metrics.jsonl")
+    metrics = log.with_suffix(".metrics.jsonl")
+    shutil.copyfile(run / "logs" / "metrics.jsonl", metrics)
+    return steady_tok_per_s(metrics)
 
 
 def steady_tok_per_s(metrics: Path) -> float:
@@ -130,12 +134,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.rounds < 1 or args.steps < 20:
         parser.error("--rounds must be at least 1 and --steps at least 20")
     args.work.mkdir(parents=True, exist_ok=True)
-    _, pieces, _ = prepare(args.work, 100)
+    run, pieces, _ = prepare(args.work, 100)
     runs: dict[str, list[float]] = {"onmt": [], "nmtkit": []}
     for i in range(1, args.rounds + 1):
         started = time.perf_counter()
         runs["onmt"].append(onmt_run(pieces, args.work / f"onmt-{i}", args.steps, args.venv_root))
-        run = args.work / f"nmtkit-{i}"
         runs["nmtkit"].append(nmtkit_run(run, args.steps, args.sets, args.work / f"nmtkit-{i}.log"))
         print(
             json.dumps({"round": i, **{k: round(v[-1]) for k, v in runs.items()}}),
