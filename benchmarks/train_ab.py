@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import sys
@@ -43,8 +44,6 @@ from sections import update_json, write_section  # noqa: E402
 
 def onmt_run(pieces: Path, out: Path, steps: int, venvs: Path) -> float:
     """Train OpenNMT-py with the peers harness; its steady target tokens/s."""
-    import os
-
     os.environ["PEERS_VENV_ROOT"] = str(venvs)
     cmd = [str(PEERS / "run_peer.sh"), "onmt", str(pieces), str(steps), str(out)]
     flags = ["--batch-tokens", "4096", "--log-every", str(max(1, steps // 10))]

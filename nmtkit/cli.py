@@ -226,7 +226,7 @@ def translate(
     - `nmtkit translate -m runs/demo -i test.en --format jsonl --nbest 5 --attention`
     - `nmtkit translate -m runs/a -m runs/b -i test.en`   (ensemble)
     - `nmtkit translate -m runs/demo -i test.en --no-shortlist`   (whole vocabulary; a shortlist
-      is the default where the checkpoint has a lexical table)
+      is the default where the checkpoint has a lexical table and 2,000+ target pieces)
     """
     with user_errors():
         from nmtkit.translate import Translator

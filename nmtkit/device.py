@@ -31,9 +31,9 @@ def pick_device(name: str, *, setting: str = "--device") -> torch.device:
 
 def inference_precision(name: str, device: torch.device, trained: Precision) -> Precision:
     """The precision to translate in. `auto`: the training precision (`trained`) on a GPU,
-    fp32 elsewhere. bf16 on a CPU with AMX decodes 1.2-1.6x faster at BLEU within 0.2, but
-    its memory grows with the input (oneDNN's per-shape state; docs/benchmarks.md `bf16`),
-    so it is not the default there. Anything but PRECISIONS is a UserError."""
+    fp32 elsewhere. bf16 on a CPU with AMX decodes 1.3-1.6x faster at BLEU within 0.2, but
+    its memory grows with the input (oneDNN's per-shape state; docs/benchmarks.md, "shortlist
+    and bf16"), so it is not the default there. Anything but PRECISIONS is a UserError."""
     if name not in PRECISIONS:
         raise UserError(
             f"--precision must be {', '.join(PRECISIONS[:-1])} or {PRECISIONS[-1]}, got {name!r}"

@@ -41,8 +41,9 @@ from nmtkit.search.hypothesis import Hypothesis
 from nmtkit.search.model import Shortlist, as_search_model
 
 # decode.shortlist auto: below this many target pieces a batch's shortlist is most of the
-# vocabulary and costs more than it saves (the peers model, 1,400 pieces: beam 5 1.00x, greedy
-# 0.93x; the demo, 3,000: 1.27x / 1.08x; Multi30k, 8,000: 1.60x / 1.27x; docs/benchmarks.md)
+# vocabulary and costs more than it saves (whole command, fp32: the peers model, 1,400 pieces,
+# beam 5 1.00x, greedy 0.95x; in-process: the demo, 3,000, 1.24x / 1.13x; Multi30k, 8,000,
+# 1.68x / 1.28x; docs/benchmarks.md, "peers" and "shortlist and bf16")
 SHORTLIST_MIN_VOCAB = 2000
 WINDOW_LINES = 4096  # lines sorted together; bounds memory and the reordering delay
 ModelSource = str | Path  # a checkpoint, a run directory or a recipe
@@ -240,13 +241,9 @@ class Translator:
         """Whether `options` decode with a vocabulary shortlist: asked for (True), or `auto`
         (the default), the checkpoint has a lexical table and the target vocabulary has at
         least SHORTLIST_MIN_VOCAB pieces."""
-        if options.shortlist is True:
-            return self.lexical is not None
-        return (
-            options.shortlist == "auto"
-            and self.lexical is not None
-            and self.tgt_tokenizer.vocab_size >= SHORTLIST_MIN_VOCAB
-        )
+        if self.lexical is None or options.shortlist is False:
+            return False
+        return options.shortlist is True or self.tgt_tokenizer.vocab_size >= SHORTLIST_MIN_VOCAB
 
     def _precision(self, options: DecodeOptions) -> Precision:
         """`options.precision`; `auto` is this translator's default (`defaults.precision`, set
@@ -260,7 +257,8 @@ class Translator:
     def models_for(self, options: DecodeOptions) -> list[Seq2Seq]:
         """The models that decode with `options`: bf16 on a CPU is a copy of each model with
         bf16 weights, made once (autocast would cast the weights and activations at every
-        step: 1.45x slower for beam 5 on the Multi30k model, docs/benchmarks.md `bf16`)."""
+        step and gained 1.09-1.27x over fp32 for beam 5 on the Multi30k model, the copy
+        1.38-1.57x; docs/benchmarks.md, "shortlist and bf16")."""
         if not self._bf16_weights(options):
             return self.models
         if self._bf16_models is None:  # normal tensors even when asked inside inference_mode
@@ -285,8 +283,9 @@ class Translator:
     ) -> Translator:
         """Load a checkpoint, a run directory or a recipe (several: an ensemble) onto one
         device. `precision` is `auto` (the recipe's `decode.precision`; when that is auto too,
-        `train.precision` on a GPU and fp32 elsewhere), fp32, bf16 or fp16 (autocast; softmax
-        and scores stay fp32); it becomes `defaults.precision`."""
+        `train.precision` on a GPU and fp32 elsewhere), fp32, bf16 (a bf16 copy of the model
+        on a CPU, autocast on a GPU) or fp16 (autocast, CUDA); softmax and scores stay fp32.
+        It becomes `defaults.precision`."""
         sources = [models] if isinstance(models, str | Path) else list(models)
         where = pick_device(device)
         return cls([load_model(resolve_checkpoint(p), where) for p in sources], where, precision)
@@ -400,8 +399,9 @@ class Translator:
         src = pad([*ids, EOS_ID] for ids in sources).to(self.device)
         src_lens = torch.tensor([len(ids) + 1 for ids in sources], device=self.device)
         shortlist = None
-        if self.uses_shortlist(options) and self.lexical is not None:
-            vocab, allowed = self.lexical.batch_shortlist(
+        lexical = self.lexical if self.uses_shortlist(options) else None
+        if lexical is not None:
+            vocab, allowed = lexical.batch_shortlist(
                 sources, options.shortlist_k, options.shortlist_frequent
             )
             shortlist = Shortlist(
