@@ -21,11 +21,11 @@ RECIPE ?= recipes/demo.yaml
 LENGTH_STUDY_STEPS ?=
 REAL_CORPORA := multi30k-en-de iwslt2017-de-en wmt14-en-de-luong
 
-.PHONY: install demo run prepare train test test-slow test-browser test-all check lint typecheck bench bench-peers bench-serve bench-multi30k bench-train-ab gpu-check clean \
+.PHONY: install demo run prepare train test test-slow test-browser test-all check lint typecheck bench bench-peers bench-serve bench-multi30k bench-train-ab bench-train-bf16 gpu-check clean \
 	help length-study $(REAL_CORPORA)
 
 help:
-	@echo "targets: install demo run RECIPE=path length-study $(REAL_CORPORA) test test-slow test-browser test-all check bench bench-peers bench-serve bench-multi30k bench-train-ab gpu-check clean"
+	@echo "targets: install demo run RECIPE=path length-study $(REAL_CORPORA) test test-slow test-browser test-all check bench bench-peers bench-serve bench-multi30k bench-train-ab bench-train-bf16 gpu-check clean"
 
 install: $(STAMP)
 
@@ -100,10 +100,16 @@ PEER_STEPS ?= 1000
 bench-peers: $(STAMP)
 	PEERS_VENV_ROOT=$(PEERS_VENV_ROOT) $(BIN)/python benchmarks/peers_bench.py --steps $(PEER_STEPS) --peers onmt
 
-# Training speed against OpenNMT-py alternated over rounds (A B A B A B), medians and the range
-# of their ratio (docs/benchmarks.md, train-ab; about 70 minutes; not part of `make bench`).
+# Training speed against OpenNMT-py alternated over rounds (OpenNMT-py, nmtkit fp32, nmtkit
+# bf16, ...), medians and the range of their ratio (docs/benchmarks.md, train-ab; about 100
+# minutes at 1,000 updates; not part of `make bench`).
 bench-train-ab: $(STAMP)
-	$(BIN)/python benchmarks/train_ab.py --rounds 3 --steps $(PEER_STEPS) --venv-root $(PEERS_VENV_ROOT) --out docs/benchmarks.md
+	$(BIN)/python benchmarks/train_ab.py --rounds 3 --steps $(PEER_STEPS) --venv-root $(PEERS_VENV_ROOT) --variant fp32:train.precision=fp32 --variant bf16:train.precision=bf16 --out docs/benchmarks.md
+
+# fp32, bf16 autocast and the bf16 copy of `train.precision: bf16`, in turns on the same
+# batches of the peers model (docs/benchmarks.md, train-bf16; about 10 minutes).
+bench-train-bf16: $(STAMP)
+	$(BIN)/python benchmarks/train_bf16.py --work /tmp/nmtkit-train-bf16 --batches 60 --rounds 2 --out docs/benchmarks.md
 
 # Real text (issue 18): nmtkit vs OpenNMT-py on Multi30k, 30 min of training per run and
 # direction (over 2 hours; not part of `make bench`). CORPORA: the folder with multi30k-en-de/.

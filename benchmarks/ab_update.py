@@ -62,6 +62,12 @@ cpu = torch.device("cpu")
 run = SimpleNamespace(recipe=recipe, world=World(), device=cpu, model=model, ddp=model,
     amp=autocast_for(cpu, {precision!r}), scaler=torch.amp.GradScaler("cpu", enabled=False),
     optimizer=build_optimizer(model.parameters(), recipe.train))
+try:  # revisions with train.mixed (issue 20): bf16 on a CPU is a bf16 copy of the model
+    from nmtkit.train.mixed import StepWeights
+    run.weights = StepWeights.build(model, cpu, {precision!r})
+    run.ddp = run.weights.compute
+except ImportError:
+    pass
 src, tgt = PreparedData.open(Path({data!r})).shards("train")
 batches = iter(BatchSampler(src.lengths, tgt.lengths, batch_tokens=4096, seed=1))
 rng = np.random.default_rng(1)

@@ -1,6 +1,6 @@
 """Is the LSTM cell's element-wise work bound by dispatch or by memory? Three versions timed.
 
-    python benchmarks/cell_bench.py [--compile] [--shape 2 175 128]
+    python benchmarks/cell_bench.py [--compile] [--shape 2 175 128] [--dtype bf16]
 
 The part of an LSTM step after the matrix products (gates [..., 4H] and c [..., H] -> h, c'),
 forward and backward, at the shape of the encoder's two directions side by side (demo batch):
@@ -9,6 +9,9 @@ forward and backward, at the shape of the encoder's two directions side by side 
   (no per-op autograd nodes, no `chunk`-backward concatenation);
 - compiled (`--compile`): torch.compile (inductor), which fuses the element-wise ops into one
   loop each way (needs a C++ compiler; compiling takes tens of seconds on 2 cores).
+`--dtype bf16` times them on bf16 tensors (what `train.precision: bf16` runs on a CPU): the
+compiled version stands for a hand-written fused C++ kernel (one loop each way, in fp32
+registers), so if it does not beat eager, a custom op would not pay either.
 If the three take about the same time, the work is bound by memory traffic, not by dispatch
 or autograd overhead, and fusing it in Python or with the compiler does not pay.
 """
@@ -60,12 +63,15 @@ def one_node(gates: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def time_cell(
-    fn: Callable[[Tensor, Tensor], tuple[Tensor, Tensor]], shape: list[int], n: int
+    fn: Callable[[Tensor, Tensor], tuple[Tensor, Tensor]],
+    shape: list[int],
+    n: int,
+    dtype: torch.dtype = torch.float32,
 ) -> float:
     """Microseconds per forward + backward."""
     *lead, hidden = shape
-    gates = torch.randn(*lead, 4 * hidden, requires_grad=True)
-    c = torch.randn(*lead, hidden, requires_grad=True)
+    gates = torch.randn(*lead, 4 * hidden, dtype=dtype, requires_grad=True)
+    c = torch.randn(*lead, hidden, dtype=dtype, requires_grad=True)
 
     def run() -> None:
         h, c_next = fn(gates, c)
@@ -84,7 +90,9 @@ def main() -> None:
     parser.add_argument("--shape", type=int, nargs="+", default=[2, 175, 128])
     parser.add_argument("--repeats", type=int, default=200)
     parser.add_argument("--compile", action="store_true")
+    parser.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32")
     args = parser.parse_args()
+    dtype = torch.bfloat16 if args.dtype == "bf16" else torch.float32
     versions: dict[str, Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]] = {
         "eager": eager,
         "one node": one_node,
@@ -92,8 +100,8 @@ def main() -> None:
     if args.compile:
         versions["compiled"] = torch.compile(eager, dynamic=True)
     for name, fn in versions.items():
-        micros = time_cell(fn, args.shape, args.repeats)
-        print(f"{name:9s} {micros:8.0f} µs per forward + backward, shape {args.shape}")
+        micros = time_cell(fn, args.shape, args.repeats, dtype)
+        print(f"{name:9s} {micros:8.0f} µs per forward + backward, {args.dtype} {args.shape}")
 
 
 if __name__ == "__main__":

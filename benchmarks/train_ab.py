@@ -75,8 +75,9 @@ def steady_tok_per_s(metrics: Path) -> float:
 
 
 def summarise(runs: dict[str, list[float]]) -> dict[str, Any]:
-    """Per toolkit: runs, median, min, max; and nmtkit / OpenNMT-py: the ratio of the medians
-    and its range (slowest nmtkit / fastest OpenNMT-py .. fastest / slowest)."""
+    """Per toolkit or variant: runs, median, min, max; and for every nmtkit variant (each key
+    but "onmt") over OpenNMT-py: the ratio of the medians and its range (slowest nmtkit /
+    fastest OpenNMT-py .. fastest / slowest)."""
     stats = {
         name: {
             "runs": [round(v) for v in values],
@@ -86,37 +87,51 @@ def summarise(runs: dict[str, list[float]]) -> dict[str, Any]:
         }
         for name, values in runs.items()
     }
-    ours, peer = runs["nmtkit"], runs["onmt"]
-    return {
-        **stats,
-        "ratio": round(statistics.median(ours) / statistics.median(peer), 2),
-        "ratio_range": [round(min(ours) / max(peer), 2), round(max(ours) / min(peer), 2)],
+    peer = runs["onmt"]
+    ratios = {
+        name: {
+            "ratio": round(statistics.median(ours) / statistics.median(peer), 2),
+            "range": [round(min(ours) / max(peer), 2), round(max(ours) / min(peer), 2)],
+        }
+        for name, ours in runs.items()
+        if name != "onmt"
     }
+    return {"toolkits": stats, "ratios": ratios}
 
 
-def render(summary: dict[str, Any], label: str, steps: int, command: str) -> str:
+def render(summary: dict[str, Any], steps: int, command: str) -> str:
+    variants = [name for name in summary["toolkits"] if name != "onmt"]
     rows = [
         f"The peers model (`peers` section), {steps:,} updates per run, 2 threads, one job at "
-        f"a time, OpenNMT-py and nmtkit ({label}) in turns; steady target tokens/s per run.",
+        f"a time, OpenNMT-py and nmtkit ({', '.join(variants)}) in turns; steady target "
+        "tokens/s per run.",
         "",
         "| toolkit | runs (tok/s, in order) | median | min-max |",
         "|---|---|---:|---:|",
     ]
-    for key, name in (("onmt", "OpenNMT-py"), ("nmtkit", f"nmtkit ({label})")):
-        s = summary[key]
+    for key in ["onmt", *variants]:
+        s = summary["toolkits"][key]
+        name = "OpenNMT-py" if key == "onmt" else f"nmtkit ({key})"
         runs = ", ".join(f"{v:,}" for v in s["runs"])
         rows.append(f"| {name} | {runs} | {s['median']:,} | {s['min']:,}-{s['max']:,} |")
-    low, high = summary["ratio_range"]
-    rows += [
-        "",
-        f"nmtkit / OpenNMT-py, ratio of medians: **{summary['ratio']:.2f}x** "
-        f"(range {low:.2f}x-{high:.2f}x).",
-        "",
-        "```",
-        command,
-        "```",
-    ]
+    rows.append("")
+    for key in variants:
+        ratio = summary["ratios"][key]
+        low, high = ratio["range"]
+        rows.append(
+            f"- nmtkit ({key}) / OpenNMT-py, ratio of medians: **{ratio['ratio']:.2f}x** "
+            f"(range {low:.2f}x-{high:.2f}x)."
+        )
+    rows += ["", "```", command, "```"]
     return "\n".join(rows)
+
+
+def parse_variant(text: str) -> tuple[str, list[str]]:
+    """`LABEL:KEY=VALUE[,KEY=VALUE...]` (or `LABEL` alone: recipe defaults) -> (label, sets)."""
+    label, _, sets = text.partition(":")
+    if not label or any("=" not in s for s in sets.split(",") if s):
+        raise argparse.ArgumentTypeError(f"--variant wants LABEL:KEY=VALUE[,...], got {text!r}")
+    return label, [s for s in sets.split(",") if s]
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -127,28 +142,39 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--venv-root", type=Path, default=Path("/tmp/nmtkit-peers"))
     parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--label", default="recipe defaults")
+    parser.add_argument(
+        "--variant",
+        dest="variants",
+        action="append",
+        type=parse_variant,
+        metavar="LABEL:KEY=VALUE,...",
+        help="an nmtkit variant; repeat it to run several in each round (instead of --set)",
+    )
     parser.add_argument("--out", type=Path, help="write a section of this Markdown file")
     parser.add_argument("--name", default="train-ab", help="the section's (and JSON key's) name")
     args = parser.parse_args(argv)
     if args.rounds < 1 or args.steps < 20:
         parser.error("--rounds must be at least 1 and --steps at least 20")
+    variants = args.variants or [(args.label, args.sets)]
     args.work.mkdir(parents=True, exist_ok=True)
     run, pieces, _ = prepare(args.work, 100)
-    runs: dict[str, list[float]] = {"onmt": [], "nmtkit": []}
+    runs: dict[str, list[float]] = {"onmt": [], **{label: [] for label, _ in variants}}
     for i in range(1, args.rounds + 1):
         started = time.perf_counter()
         runs["onmt"].append(onmt_run(pieces, args.work / f"onmt-{i}", args.steps, args.venv_root))
-        runs["nmtkit"].append(nmtkit_run(run, args.steps, args.sets, args.work / f"nmtkit-{i}.log"))
+        for k, (label, sets) in enumerate(variants):
+            log = args.work / f"nmtkit-{k}-{i}.log"
+            runs[label].append(nmtkit_run(run, args.steps, sets, log))
         print(
             json.dumps({"round": i, **{k: round(v[-1]) for k, v in runs.items()}}),
             f"({time.perf_counter() - started:.0f} s)",
             flush=True,
         )
-    summary = {**summarise(runs), "label": args.label, "sets": args.sets, "steps": args.steps}
+    summary = {**summarise(runs), "variants": dict(variants), "steps": args.steps}
     print(json.dumps(summary, indent=2))
     if args.out:
         command = "python benchmarks/train_ab.py " + " ".join(argv or sys.argv[1:])
-        write_section(args.out, args.name, render(summary, args.label, args.steps, command))
+        write_section(args.out, args.name, render(summary, args.steps, command))
         update_json(args.out.with_suffix(".json"), {args.name: summary})
     return summary
 

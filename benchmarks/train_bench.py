@@ -43,6 +43,7 @@ from nmtkit.models.flops import FlopCounts  # noqa: E402
 from nmtkit.recipe import ModelConfig, load_recipe  # noqa: E402
 from nmtkit.train.distributed import World  # noqa: E402
 from nmtkit.train.loop import _update  # noqa: E402
+from nmtkit.train.mixed import StepWeights  # noqa: E402
 from nmtkit.train.optim import build_optimizer  # noqa: E402
 
 # name: (what it stands for, model section, source/target vocabulary, GPU only)
@@ -143,7 +144,8 @@ def update_run(name: str, device: torch.device, precision: str) -> SimpleNamespa
         world=World(),
         device=device,
         model=model,
-        ddp=model,
+        weights=(weights := StepWeights.build(model, device, precision)),
+        ddp=weights.compute,
         amp=autocast_for(device, precision),
         scaler=torch.amp.GradScaler(device.type, enabled=False),
         optimizer=build_optimizer(model.parameters(), recipe.train),

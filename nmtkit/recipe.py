@@ -30,6 +30,7 @@ FeedingKind = Literal["none", "concat", "linear", "gated"]
 InitKind = Literal["final", "bridge", "mean", "zeros"]
 Precision = Literal["fp32", "bf16", "fp16"]
 DecodePrecision = Literal["auto", "fp32", "bf16", "fp16"]
+TrainPrecision = Literal["auto", "fp32", "bf16", "fp16"]
 LengthBy = Literal["source", "reference"]
 WordDropoutMode = Literal["unk", "zero"]
 
@@ -285,7 +286,11 @@ class EarlyStopping(Section):
 class TrainConfig(Section):
     seed: int = 1
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
-    precision: Precision = "fp32"
+    precision: TrainPrecision = Field(
+        "auto",
+        description="auto: bf16 on a CPU with AMX or a GPU that supports it, else fp32; "
+        "the resolved recipe holds the choice",
+    )
     batch_tokens: int = Field(4096, ge=1, description="tokens per batch, padding included")
     accum_steps: int = Field(1, ge=1)
     optimizer: Literal["adam", "adamw", "sgd"] = "adam"

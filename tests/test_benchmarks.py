@@ -254,15 +254,25 @@ def test_train_ab_reports_medians_and_the_range_of_their_ratio(tmp_path: Path) -
 
     import train_ab
 
-    summary = train_ab.summarise({"onmt": [4000, 4400, 4200], "nmtkit": [8000, 9000, 8800]})
-    assert summary["onmt"] == {"runs": [4000, 4400, 4200], "median": 4200, "min": 4000,
-                               "max": 4400}  # fmt: skip
-    assert summary["nmtkit"]["median"] == 8800
-    assert summary["ratio"] == round(8800 / 4200, 2)
-    assert summary["ratio_range"] == [round(8000 / 4400, 2), round(9000 / 4000, 2)]
-    text = train_ab.render(summary, "bf16", 1000, "python benchmarks/train_ab.py --rounds 3")
+    runs = {"onmt": [4000, 4400, 4200], "fp32": [8000, 9000, 8800], "bf16": [4200] * 3}
+    summary = train_ab.summarise(runs)
+    assert summary["toolkits"]["onmt"] == {"runs": [4000, 4400, 4200], "median": 4200,
+                                           "min": 4000, "max": 4400}  # fmt: skip
+    assert summary["toolkits"]["fp32"]["median"] == 8800
+    assert summary["ratios"]["fp32"] == {
+        "ratio": round(8800 / 4200, 2),
+        "range": [round(8000 / 4400, 2), round(9000 / 4000, 2)],
+    }
+    assert summary["ratios"]["bf16"]["ratio"] == 1.0
+    text = train_ab.render(summary, 1000, "python benchmarks/train_ab.py --rounds 3")
     assert "| OpenNMT-py | 4,000, 4,400, 4,200 | 4,200 | 4,000-4,400 |" in text
-    assert "**2.10x** (range 1.82x-2.25x)" in text
+    assert "nmtkit (fp32) / OpenNMT-py, ratio of medians: **2.10x** (range 1.82x-2.25x)" in text
+    assert "| nmtkit (bf16) | 4,200, 4,200, 4,200 |" in text
+    assert train_ab.parse_variant("bf16:train.precision=bf16,train.seed=2") == (
+        "bf16",
+        ["train.precision=bf16", "train.seed=2"],
+    )
+    assert train_ab.parse_variant("defaults") == ("defaults", [])
     metrics = tmp_path / "metrics.jsonl"
     records = [
         {"kind": "train", "tgt_tokens": 1000, "tok_per_s": 100.0},  # warm-up: left out

@@ -38,7 +38,8 @@ def dropout(x: Tensor, p: float, training: bool) -> Tensor:
         return x
     if p == 1.0:
         return x * 0.0
-    keep = (torch.rand_like(x) >= p).to(x.dtype)
+    # fp32 uniforms whatever x's dtype: exact 1 - p, and bf16's own draws are slower
+    keep = (torch.rand(x.shape, device=x.device) >= p).to(x.dtype)
     return x * keep.mul_(1.0 / (1.0 - p))
 
 

@@ -27,7 +27,7 @@ import torch
 from nmtkit import console
 from nmtkit.data.batching import Batch, collate
 from nmtkit.data.tokenizer import PAD_ID
-from nmtkit.device import pick_device
+from nmtkit.device import cpu_has_amx, pick_device, training_precision
 from nmtkit.errors import UserError
 from nmtkit.evaluate.curves import write_training_plot
 from nmtkit.paths import run_lock
@@ -57,11 +57,28 @@ class TrainResult:
 def train(recipe: Recipe, *, restart: bool = False) -> TrainResult:
     """Train the recipe's model on its prepared data (see the module docstring)."""
     device = pick_device(recipe.train.device, setting="train.device")
+    recipe = _resolve_precision(recipe, device)
     with World.from_env(device) as world:
         console.set_rank(world.rank)
         lock = run_lock(recipe.run_path, "train") if world.is_main else contextlib.nullcontext()
         with lock:  # rank 0 holds the lock for all
             return _train(recipe, restart=restart, world=world)
+
+
+def _resolve_precision(recipe: Recipe, device: torch.device) -> Recipe:
+    """The recipe with `train.precision: auto` resolved for `device` (`device.training_precision`),
+    said once; the resolved recipe and the checkpoints then hold the choice. A run resumed on
+    a machine where auto resolves differently continues in the new precision (with the note
+    that train settings changed)."""
+    chosen = training_precision(recipe.train.precision, device)
+    if recipe.train.precision == "auto":
+        why = "a GPU with bf16" if device.type == "cuda" else device.type
+        if device.type == "cpu":
+            why = "a CPU with AMX" if cpu_has_amx() else "a CPU without AMX"
+        console.info(f"train.precision auto: {chosen} ({why}; set train.precision to choose)")
+    return recipe.model_copy(
+        update={"train": recipe.train.model_copy(update={"precision": chosen})}
+    )
 
 
 def _train(recipe: Recipe, *, restart: bool, world: World) -> TrainResult:
@@ -179,26 +196,28 @@ def _update(
         real = batch.tgt_out != PAD_ID
         # Gradients are all-reduced once per update, in the last micro-batch's backward.
         with no_sync(run.ddp) if i < len(micro) - 1 else contextlib.nullcontext():
-            with run.amp:
+            with run.weights.context():
                 hidden = run.ddp(
                     batch.src, batch.src_lens, batch.tgt_in, positions=real, project=False
                 )
-                sums = projected_loss(
-                    hidden, run.model.decoder.output, batch.tgt_out[real], cfg.label_smoothing
-                )
+                output = run.weights.compute.decoder.output
+                sums = projected_loss(hidden, output, batch.tgt_out[real], cfg.label_smoothing)
             run.scaler.scale(sums.loss * weight / per_rank).backward()
         loss_sum += sums.loss.detach() * weight
         nll_sum += sums.nll * weight
     if run.world.size > 1:
         loss_sum, nll_sum = run.world.sum(torch.stack([loss_sum, nll_sum]))
     if not bool(torch.isfinite(loss_sum)):  # the one host sync per update
+        run.weights.discard_grads()
         run.optimizer.zero_grad(set_to_none=True)
         return None
+    run.weights.grads_to_master()  # a bf16 copy's gradients, as fp32 (else nothing)
     run.scaler.unscale_(run.optimizer)
     torch.nn.utils.clip_grad_norm_(run.model.parameters(), cfg.clip_norm or float("inf"))
     run.scaler.step(run.optimizer)
     run.scaler.update()
     run.optimizer.zero_grad(set_to_none=True)
+    run.weights.pull()
     return loss_sum, nll_sum
 
 

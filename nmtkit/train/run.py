@@ -33,6 +33,7 @@ from nmtkit.paths import RunPaths, atomic_write_text, sweep_temporaries
 from nmtkit.recipe import Recipe
 from nmtkit.train.distributed import World
 from nmtkit.train.keeper import CheckpointKeeper
+from nmtkit.train.mixed import StepWeights
 from nmtkit.train.optim import HIGHER_IS_BETTER, Schedule, build_optimizer
 from nmtkit.train.progress import LossWindow, MetricsLog
 from nmtkit.train.validate import Validator
@@ -50,7 +51,8 @@ class TrainingRun:
     world: World
     device: torch.device
     model: Seq2Seq
-    ddp: torch.nn.Module  # the model as trained: DistributedDataParallel(model) under torchrun
+    weights: StepWeights  # what computes an update: the model, or its bf16 copy on a CPU
+    ddp: torch.nn.Module  # weights.compute as trained: DistributedDataParallel(...) under torchrun
     optimizer: torch.optim.Optimizer
     schedule: Schedule
     scaler: torch.amp.GradScaler
@@ -59,7 +61,7 @@ class TrainingRun:
     validator: Validator
     keeper: CheckpointKeeper
     log: MetricsLog
-    amp: contextlib.AbstractContextManager[Any]
+    amp: contextlib.AbstractContextManager[Any]  # validation's autocast (or nothing)
     state: TrainState = field(default_factory=TrainState)
     window: LossWindow = field(default_factory=LossWindow)  # updates since the last log record
     lexical: LexicalTable | None = None  # rank 0: stored in every checkpoint (shortlists)
@@ -92,6 +94,7 @@ def setup(recipe: Recipe, world: World) -> TrainingRun:
         world=world,
         device=device,
         model=model,
+        weights=StepWeights.build(model, device, cfg.precision),
         ddp=model,
         optimizer=optimizer,
         schedule=Schedule(optimizer, cfg),
@@ -139,7 +142,8 @@ def start(run: TrainingRun, *, restart: bool) -> None:
         f"is not where rank 0 is (step, data position); does every node see the same "
         f"{run.keeper.last}? The run directory must be on a filesystem that all nodes share",
     )
-    run.ddp = world.wrap(run.model)
+    run.weights.pull()  # a bf16 copy takes the resumed (or rank-0-equal) master weights
+    run.ddp = world.wrap(run.weights.compute)
     if world.is_main:
         atomic_write_text(run.paths.recipe, run.recipe.to_yaml())
         run.log.truncate_after(run.state.step)

@@ -16,6 +16,7 @@ import torch
 import yaml
 
 from nmtkit.checkpoint import Checkpoint
+from nmtkit.device import training_precision
 from tests.conftest import one_line, run_cli, toy_pairs, toy_run_recipe, write_lines
 
 TINY_MODEL = {
@@ -111,13 +112,16 @@ def test_train_writes_checkpoints_log_and_validation(prepared_run: Path, tmp_pat
     assert (run / "recipe.resolved.yaml").exists()
 
 
-def test_resume_equals_uninterrupted(prepared_run: Path, tmp_path: Path) -> None:
-    """Stopped at step 5 (by max_steps), continued to 8: same weights and log, bit for bit."""
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_resume_equals_uninterrupted(prepared_run: Path, tmp_path: Path, precision: str) -> None:
+    """Stopped at step 5 (by max_steps), continued to 8: same weights and log, bit for bit;
+    in bf16 too (a bf16 copy on a CPU, remade from the fp32 master on resume)."""
+    chosen = ("--set", f"train.precision={precision}")
     whole = copy_run(prepared_run, tmp_path / "whole")
-    assert run_cli("train", whole).exit_code == 0
+    assert run_cli("train", whole, *chosen).exit_code == 0
     parts = copy_run(prepared_run, tmp_path / "parts")
-    assert run_cli("train", parts, "--set", "train.max_steps=5").exit_code == 0
-    resumed = run_cli("train", parts)
+    assert run_cli("train", parts, *chosen, "--set", "train.max_steps=5").exit_code == 0
+    resumed = run_cli("train", parts, *chosen)
     assert resumed.exit_code == 0, resumed.stderr
     assert "resuming from" in one_line(resumed.stderr) and "step 5" in one_line(resumed.stderr)
     assert_same_weights(
@@ -130,6 +134,22 @@ def test_resume_equals_uninterrupted(prepared_run: Path, tmp_path: Path) -> None
         if not (r["kind"] == "valid" and r["step"] == 5)
     ]  # the early stop's own check
     assert parts_log == whole_log
+
+
+def test_auto_precision_is_resolved_said_and_recorded(prepared_run: Path, tmp_path: Path) -> None:
+    """`train.precision: auto` (the default) becomes this machine's choice: printed, written to
+    the resolved recipe and the checkpoint; the weights are fp32 whatever it trained in."""
+    recipe = copy_run(prepared_run, tmp_path / "a")
+    result = run_cli("train", recipe, "--set", "train.max_steps=2")
+    assert result.exit_code == 0, result.stderr
+    chosen = training_precision("auto", torch.device("cpu"))
+    assert f"train.precision auto: {chosen}" in one_line(result.stderr)
+    run = tmp_path / "a" / "run"
+    resolved = yaml.safe_load((run / "recipe.resolved.yaml").read_text())
+    assert resolved["train"]["precision"] == chosen
+    checkpoint = Checkpoint.read(run / "checkpoints" / "last.pt")
+    assert checkpoint.recipe().train.precision == chosen
+    assert all(t.dtype == torch.float32 for t in checkpoint.model.values() if t.is_floating_point())
 
 
 def test_sigterm_saves_and_resume_completes_identically(prepared_run: Path, tmp_path: Path) -> None:
