@@ -45,10 +45,11 @@ def cpu_has_amx() -> bool:
 
 def training_precision(name: str, device: torch.device) -> Precision:
     """The precision to train in. `auto`: bf16 on a CPU with AMX (`cpu_has_amx`) and on a
-    CUDA GPU that supports it, fp32 elsewhere (MPS, CPUs without AMX, older GPUs). On the peers
-    model bf16 trains 1.2-1.3x faster than fp32 on an AMX CPU and 1.1-1.6x on an H200, and on
-    Multi30k it reaches the fp32 run's valid BLEU (docs/benchmarks.md, "train-bf16"). An
-    explicit fp32 / bf16 / fp16 is kept as it is."""
+    CUDA GPU that supports it, fp32 elsewhere (MPS, CPUs without AMX, older GPUs). Measured
+    (docs/benchmarks.md, "train-bf16", "gpu-check"): on an AMX CPU the Multi30k recipe trains
+    1.5x faster in bf16 with the same valid BLEU per update (so a better model in the same
+    time), the small peers model 1.05-1.13x; on an H200 the Marian size 1.1-1.6x. An explicit
+    fp32 / bf16 / fp16 is kept as it is."""
     if name != "auto":
         return cast(Precision, name)
     if device.type == "cuda":

@@ -140,6 +140,8 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "max_steps": 120,
             "keep_checkpoints": 2,
             "device": "cpu",
+            # the same model on every machine (auto is bf16 only where the CPU has AMX)
+            "precision": "fp32",
             "early_stopping": {"patience": None},
         },
         decode={"beam_size": 3, "batch_tokens": 300},

@@ -35,6 +35,9 @@ ROOT = Path(__file__).resolve().parents[2]
 # 12 updates of 2 micro-batches; validated and saved every 4; a log record per update.
 SETTINGS = ["--set=model.dropout=0", "--set=train.accum_steps=2", "--set=train.valid_every=4"]
 SETTINGS += ["--set=train.log_every=1", "--set=train.max_steps=12"]
+# fp32: N processes equal one to the last digits only there (in bf16 the ranks' gradients
+# are summed in bf16, which rounds differently from one process's accumulation)
+SETTINGS += ["--set=train.precision=fp32"]
 TIMEOUT = 180  # seconds: far more than any of these runs takes; reaching it means a hang
 
 
