@@ -30,7 +30,7 @@ FeedingKind = Literal["none", "concat", "linear", "gated"]
 InitKind = Literal["final", "bridge", "mean", "zeros"]
 Precision = Literal["fp32", "bf16", "fp16"]
 DecodePrecision = Literal["auto", "fp32", "bf16", "fp16"]
-TrainPrecision = Literal["auto", "fp32", "bf16", "fp16"]
+TrainPrecision = DecodePrecision  # the same choices: auto (resolved per device) or a Precision
 LengthBy = Literal["source", "reference"]
 WordDropoutMode = Literal["unk", "zero"]
 

@@ -27,7 +27,7 @@ import torch
 from nmtkit import console
 from nmtkit.data.batching import Batch, collate
 from nmtkit.data.tokenizer import PAD_ID
-from nmtkit.device import cpu_has_amx, pick_device, training_precision
+from nmtkit.device import pick_device, training_precision
 from nmtkit.errors import UserError
 from nmtkit.evaluate.curves import write_training_plot
 from nmtkit.paths import run_lock
@@ -72,9 +72,8 @@ def _resolve_precision(recipe: Recipe, device: torch.device) -> Recipe:
     that train settings changed)."""
     chosen = training_precision(recipe.train.precision, device)
     if recipe.train.precision == "auto":
-        why = "a GPU with bf16" if device.type == "cuda" else device.type
-        if device.type == "cpu":
-            why = "a CPU with AMX" if cpu_has_amx() else "a CPU without AMX"
+        has = "with" if chosen == "bf16" else "without"
+        why = {"cpu": f"a CPU {has} AMX", "cuda": f"a GPU {has} bf16"}.get(device.type, device.type)
         console.info(f"train.precision auto: {chosen} ({why}; set train.precision to choose)")
     return recipe.model_copy(
         update={"train": recipe.train.model_copy(update={"precision": chosen})}

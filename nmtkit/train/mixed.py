@@ -47,7 +47,7 @@ class StepWeights:
     the module docstring)."""
 
     def __init__(self, model: Seq2Seq, compute: Seq2Seq, autocast: Any) -> None:
-        self.model = model  # the master: optimizer, clipping, checkpoints, validation
+        # `model` is the master (optimizer, clipping, checkpoints, validation)
         self.compute = compute  # what forward and backward run on (DDP wraps this)
         self._autocast = autocast
         pairs = zip(model.parameters(), compute.parameters(), strict=True)
@@ -81,7 +81,8 @@ class StepWeights:
             work.grad = None
 
     def discard_grads(self) -> None:
-        """Drop the gradients of an update that is skipped (the master's and the copy's)."""
+        """Drop the copy's gradients of an update that is skipped (the optimizer drops the
+        master's)."""
         for _, work in self._pairs:
             work.grad = None
 
