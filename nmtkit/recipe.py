@@ -66,7 +66,8 @@ class FilesSource(Section):
     """Local parallel text files per split: `{src: FILE, tgt: FILE}`, or a path prefix that
     `data.src_lang`/`tgt_lang` complete (`corpus/train` reads `corpus/train.en` and
     `corpus/train.de`; see `DataConfig._complete_prefixes`), so that
-    `--set data.src_lang=de --set data.tgt_lang=en` flips the direction."""
+    `--set data.src_lang=de --set data.tgt_lang=en` flips the direction. `files: DIR`, a
+    folder, finds the prefixes in it (`files_in_folder`)."""
 
     train: ParallelFiles
     valid: ParallelFiles | None = None
@@ -117,6 +118,11 @@ MAX_LEN_RATIO = 10.0  # decode.max_len_ratio / --max-len-ratio: longest output, 
 SHORTLIST_TOP_K = 100  # candidates per source piece a checkpoint's lexical table keeps
 
 
+class FolderProblem(str):
+    """Why `source.files: DIR` found no corpus; DataConfig finds it (it knows the languages),
+    SourceConfig raises it, so the error names the key `data.source.files`."""
+
+
 class SourceConfig(Section):
     """Exactly one of the source types."""
 
@@ -125,6 +131,13 @@ class SourceConfig(Section):
     tsv: TsvSource | None = None
     jsonl: JsonlSource | None = None
     hf: HfSource | None = None
+
+    @field_validator("files", mode="before")
+    @classmethod
+    def _folder_problem(cls, value: Any) -> Any:
+        if isinstance(value, FolderProblem):
+            raise ValueError(str(value))
+        return value
 
     @model_validator(mode="after")
     def _exactly_one(self) -> SourceConfig:
@@ -174,12 +187,17 @@ class DataConfig(Section):
             return raw
         source = raw["source"]
         files = source.get("files")
-        if not isinstance(files, dict):
-            return raw
         langs = {
             side: raw.get(f"{side}_lang", cls.model_fields[f"{side}_lang"].default)
             for side in ("src", "tgt")
         }
+        if isinstance(files, str | Path):
+            try:
+                files = files_in_folder(Path(files), (str(langs["src"]), str(langs["tgt"])))
+            except ValueError as exc:  # reported by SourceConfig at the key `source.files`
+                return {**raw, "source": {**source, "files": FolderProblem(str(exc))}}
+        if not isinstance(files, dict):
+            return raw
         completed = {
             split: {side: f"{value}.{lang}" for side, lang in langs.items()}
             if isinstance(value, str | Path)
@@ -193,6 +211,47 @@ class DataConfig(Section):
         if self.src_lang == self.tgt_lang:
             raise ValueError(f"src_lang and tgt_lang are both {self.src_lang!r}")
         return self
+
+
+VALID_PREFIXES = ("valid", "val", "dev", "validation")  # what a folder may call its valid split
+
+
+def files_in_folder(folder: Path, langs: tuple[str, str]) -> dict[str, str]:
+    """`source.files: DIR` -> the split prefixes in DIR for which both `.<lang>` files exist:
+    `train`, the first of `VALID_PREFIXES` (optional), and `test` or the one `test*` prefix
+    (optional; several are ambiguous). Raises ValueError, worded for the recipe error."""
+    if not folder.is_dir():
+        raise ValueError(
+            f"{folder} is not a folder; give a folder holding train.{langs[0]} "
+            f"and train.{langs[1]}, or a prefix per split ({{train: DIR/train, ...}})"
+        )
+
+    def complete(prefix: str) -> bool:
+        return all((folder / f"{prefix}.{lang}").is_file() for lang in langs)
+
+    if not complete("train"):
+        raise ValueError(
+            f"{folder} has no train.{langs[0]} and train.{langs[1]} "
+            f"(data.src_lang / data.tgt_lang name the files' suffixes)"
+        )
+    found = {"train": str(folder / "train")}
+    valid = next((prefix for prefix in VALID_PREFIXES if complete(prefix)), None)
+    if valid is not None:
+        found["valid"] = str(folder / valid)
+    tests = sorted(
+        {path.name.removesuffix(f".{langs[0]}") for path in folder.glob(f"test*.{langs[0]}")}
+    )
+    tests = [prefix for prefix in tests if complete(prefix)]
+    if "test" in tests:
+        tests = ["test"]
+    if len(tests) > 1:
+        raise ValueError(
+            f"{folder} holds several test sets ({', '.join(tests)}); "
+            f"name one: {{train: {folder}/train, test: {folder}/{tests[0]}}}"
+        )
+    if tests:
+        found["test"] = str(folder / tests[0])
+    return found
 
 
 class TokenizerConfig(Section):
@@ -432,11 +491,23 @@ def parse_recipe(
             f"{origin}: the top level must be a mapping of sections, not a {kind_of(raw)}"
         )
     overridden = {key for key, _ in (apply_override(raw, item) for item in overrides)}
+    _replace_overridden_source(raw, overridden)
     try:
         return Recipe.model_validate(raw)
     except ValidationError as exc:
         problems = describe_validation_error(exc, text, overridden, root=Recipe)
         raise RecipeError(f"{origin}: {problems}") from None
+
+
+def _replace_overridden_source(raw: dict[str, Any], overridden: set[str]) -> None:
+    """An override that names a source type replaces the recipe's source type:
+    `--set data.source.files=DIR` on a recipe that reads `hf` reads the files instead."""
+    named = {key.split(".")[2] for key in overridden if key.startswith("data.source.")}
+    named &= set(SOURCE_TYPES)
+    source = raw.get("data", {}).get("source") if isinstance(raw.get("data"), dict) else None
+    if named and isinstance(source, dict):
+        for kind in set(SOURCE_TYPES) - named:
+            source.pop(kind, None)
 
 
 def apply_override(raw: dict[str, Any], item: str) -> tuple[str, Any]:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 import yaml
 
+from nmtkit.data.sources import iter_pairs
 from nmtkit.recipe import Recipe, RecipeError, load_recipe, parse_duration
 from tests.conftest import one_line, run_cli
 
@@ -202,3 +204,92 @@ def test_resolved_recipe_is_yaml_with_every_section(tmp_path: Path) -> None:
         "decode",
         "evaluate",
     ]
+
+
+def corpus_folder(folder: Path, prefixes: tuple[str, ...], langs: tuple[str, ...] = ("en", "de")):
+    """A folder of parallel text files PREFIX.LANG (one pair per prefix), as a user keeps them."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for prefix in prefixes:
+        for lang in langs:
+            (folder / f"{prefix}.{lang}").write_text(f"{prefix} {lang}\n", encoding="utf-8")
+    return folder
+
+
+def test_files_folder_finds_train_valid_and_the_test_set(tmp_path: Path) -> None:
+    folder = corpus_folder(tmp_path / "m30k", ("train", "valid", "test2016"))
+    recipe = load_recipe(write(tmp_path, f"name: d\ndata: {{source: {{files: {folder}}}}}\n"))
+    files = recipe.data.source.files
+    assert files is not None and files.valid is not None and files.test is not None
+    assert (files.train.src, files.train.tgt) == (folder / "train.en", folder / "train.de")
+    assert (files.valid.src, files.test.tgt) == (folder / "valid.en", folder / "test2016.de")
+    # the languages name the suffixes, so the direction flips with them
+    flipped = load_recipe(
+        write(tmp_path, f"name: d\ndata: {{source: {{files: {folder}}}}}\n"),
+        ["data.src_lang=de", "data.tgt_lang=en"],
+    ).data.source.files
+    assert flipped is not None and flipped.train.src == folder / "train.de"
+    # `dev` counts as validation; without a valid or test set, those splits are absent
+    only = corpus_folder(tmp_path / "other", ("train", "dev"))
+    found = load_recipe(
+        write(tmp_path, f"name: d\ndata: {{source: {{files: {only}}}}}\n")
+    ).data.source.files
+    assert found is not None and found.valid is not None and found.test is None
+    assert found.valid.src == only / "dev.en"
+
+
+@pytest.mark.parametrize(
+    ("prefixes", "expected"),
+    [
+        ((), "is not a folder"),
+        (("valid",), "has no train.en and train.de"),
+        (("train", "test2016", "test2017"), "several test sets (test2016, test2017); name one"),
+    ],
+)
+def test_files_folder_errors(tmp_path: Path, prefixes: tuple[str, ...], expected: str) -> None:
+    folder = corpus_folder(tmp_path / "c", prefixes) if prefixes else tmp_path / "missing"
+    message = error_of(write(tmp_path, f"name: d\ndata: {{source: {{files: {folder}}}}}\n"))
+    assert expected in message and "data.source.files:" in message and str(folder) in message
+
+
+def test_an_override_naming_a_source_type_replaces_the_recipes(tmp_path: Path) -> None:
+    """The real-data recipe reads the hub; one `--set` points it at local files instead."""
+    folder = corpus_folder(tmp_path / "m30k", ("train", "valid", "test2016"))
+    recipe = load_recipe(REPO / "recipes" / "multi30k-cpu.yaml")
+    assert recipe.data.source.kind == "hf"
+    local = load_recipe(REPO / "recipes" / "multi30k-cpu.yaml", [f"data.source.files={folder}"])
+    assert local.data.source.kind == "files" and local.data.source.hf is None
+    assert list(iter_pairs(local.data, "test")) == [("test2016 en", "test2016 de")]
+    # an override inside the recipe's own source type keeps it
+    kept = load_recipe(REPO / "recipes" / "multi30k-cpu.yaml", ["data.source.hf.config=x"])
+    assert kept.data.source.hf is not None and kept.data.source.hf.config == "x"
+
+
+def test_multi30k_recipe_reads_the_hub_layout(tmp_path: Path) -> None:
+    """bentrevett/multi30k: train.jsonl, val.jsonl, test.jsonl with `en` and `de` keys; the hub
+    names the splits train/validation/test. Same files read through the `json` builder."""
+    files = {}
+    for split, stem in (("train", "train"), ("validation", "val"), ("test", "test")):
+        path = tmp_path / f"{stem}.jsonl"
+        path.write_text(json.dumps({"en": f"{stem} en", "de": f"{stem} de"}) + "\n", "utf-8")
+        files[split] = str(path)
+    recipe = load_recipe(
+        REPO / "recipes" / "multi30k-cpu.yaml",
+        ["data.source.hf.name=json", f"data.source.hf.data_files={json.dumps(files)}"],
+    )
+    assert [list(iter_pairs(recipe.data, split)) for split in ("train", "valid", "test")] == [
+        [("train en", "train de")],
+        [("val en", "val de")],
+        [("test en", "test de")],
+    ]
+
+
+def test_no_recipe_reads_a_path_outside_the_repository() -> None:
+    """A user's clone has nothing beside it: every local path a shipped recipe names is inside
+    the repository (and the real-data recipes read the hub)."""
+    for path in sorted((REPO / "recipes").rglob("*.yaml")):
+        recipe = load_recipe(path)
+        for value in [recipe.run_dir, recipe.data_dir, recipe.train.init_from]:
+            assert value is None or not Path(value).is_absolute(), path
+            assert value is None or ".." not in Path(value).parts, path
+        source = recipe.data.source
+        assert source.kind in ("synthetic", "hf"), f"{path} reads local files"
