@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -27,7 +26,9 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
-from sections import update_json, write_section  # noqa: E402
+from sections import cpu_description, shown_command, update_json, write_section  # noqa: E402
+
+SECTION = "ddp"
 
 
 def train(
@@ -75,16 +76,22 @@ def max_difference(a: Path, b: Path) -> float:
     return max(float((x[k] - y[k]).abs().max()) for k in x)
 
 
-def render(rows: list[dict[str, Any]], diff: float, pairs: int, command: str) -> str:
+def machine() -> str:
     import torch
 
+    return f"{cpu_description()}, torch {torch.__version__}"
+
+
+def render(
+    rows: list[dict[str, Any]], diff: float, pairs: int, command: str, measured: dict[str, str]
+) -> str:
+    """The section; `measured` names the machine and date of the runs (kept in the JSON, so
+    --render does not claim today's)."""
     base = rows[0]["steady_tok_per_s"]
     lines = [
-        "## train on several processes: 1 vs N (DistributedDataParallel, CPU, gloo)",
-        "",
         f"Command: `{command}`  ",
-        f"Machine: {os.cpu_count()} CPU cores, {platform.processor() or platform.machine()}, "
-        f"torch {torch.__version__}; measured {time.strftime('%Y-%m-%d')}, one run at a time.  ",
+        f"Machine: {measured.get('machine', 'not recorded')}; measured "
+        f"{measured.get('date', 'on a date not recorded')}, one run at a time.  ",
         f"Demo model and recipe (dropout 0), {pairs:,} training pairs of the built-in corpus, "
         f"{rows[0]['steps']} updates of the same global 4,096-token batches in every row.",
         "",
@@ -112,8 +119,7 @@ def render(rows: list[dict[str, Any]], diff: float, pairs: int, command: str) ->
         f"and {many['whole_run_tok_per_s'] / rows[0]['whole_run_tok_per_s']:.2f}x whole-run "
         "(starting the processes and the process group takes a few seconds). On a CPU, "
         "processes are a way to check the distributed path rather than a speed-up; the point of "
-        "them is one process per GPU. Multi-GPU scaling: not measured yet (no multi-GPU machine "
-        "was available).",
+        "them is one process per GPU.",
     ]
     return "\n".join(lines)
 
@@ -128,14 +134,14 @@ def main() -> None:
         "--render", action="store_true", help="rewrite the section from <out>.json, no runs"
     )
     args = parser.parse_args()
-    command = (
-        f"python benchmarks/ddp_bench.py --steps {args.steps} --pairs {args.pairs} "
-        f"--nproc {args.nproc}"
+    command = shown_command(
+        "ddp_bench.py",
+        ["--steps", str(args.steps), "--pairs", str(args.pairs), "--nproc", str(args.nproc)],
     )
     if args.render:
         saved = json.loads(args.out.with_suffix(".json").read_text(encoding="utf-8"))["ddp"]
         render_args = (saved["runs"], saved["max_param_diff"], saved["pairs"], saved["command"])
-        write_section(args.out, "ddp", render(*render_args))
+        write_section(args.out, SECTION, render(*render_args, saved))
         return
     cores = os.cpu_count() or 1
     recipe = REPO / "recipes" / "demo.yaml"
@@ -159,9 +165,11 @@ def main() -> None:
             runs.append(run_dir)
             print(json.dumps(rows[-1]), flush=True)
         diff = max_difference(runs[0], runs[-1])
-    write_section(args.out, "ddp", render(rows, diff, args.pairs, command))
+    measured = {"machine": machine(), "date": time.strftime("%Y-%m-%d")}
     results = {"runs": rows, "max_param_diff": diff, "pairs": args.pairs, "command": command}
+    results |= measured
     update_json(args.out.with_suffix(".json"), {"ddp": results})
+    write_section(args.out, SECTION, render(rows, diff, args.pairs, command, measured))
 
 
 if __name__ == "__main__":

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import platform
 import sys
 import time
 from pathlib import Path
@@ -30,13 +29,14 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
-from sections import update_json, write_section  # noqa: E402
+from sections import cpu_description, shown_command, shown_path, update_json, write_section  # noqa: E402
 
 from nmtkit.data.manifest import PreparedData  # noqa: E402
 from nmtkit.evaluate.run import find_test_splits, open_run  # noqa: E402
 from nmtkit.evaluate.scores import score_corpus  # noqa: E402
 from nmtkit.translate import DecodeOptions, Translator  # noqa: E402
 
+SECTION = "decode"
 SEARCHES = {"greedy": {"greedy": True}, "beam 5": {"beam_size": 5}}
 LENGTH_BUCKETS = [(1, 10), (11, 20), (21, 30), (31, 40), (41, 60), (61, 100)]
 
@@ -130,7 +130,7 @@ def main() -> None:
     by_length = length_study(translator, lines + train_lines, recipe, args.per_bucket)
     exponents = {name: round(growth_exponent(by_length, name), 2) for name in SEARCHES}
 
-    command = "python benchmarks/decode_bench.py " + " ".join(sys.argv[1:])
+    command = shown_command("decode_bench.py", sys.argv[1:], positional=["RUN"])
     table = [
         "| search | batch tokens | seconds | sentences/s | target tokens/s | BLEU |",
         "|---|---:|---:|---:|---:|---:|",
@@ -142,10 +142,9 @@ def main() -> None:
     ]
     body = "\n".join(
         [
-            f"## translate: decoding throughput of `{paths.root}` on its {split} split",
-            "",
-            f"{len(lines):,} sentences, CPU ({platform.processor() or platform.machine()}, "
-            f"{torch.get_num_threads()} threads), torch {torch.__version__}; search time only "
+            f"Model `{shown_path(paths.root, 'RUN')}`, its {split} split: {len(lines):,} "
+            f"sentences; {cpu_description()}, {torch.get_num_threads()} threads, torch "
+            f"{torch.__version__}; measured {time.strftime('%Y-%m-%d')}. Search time only "
             "(model loaded and warmed up first), SentencePiece included; target tokens count the "
             "EOS. Beam search uses the recipe's length penalty "
             f"(alpha {recipe.decode.alpha}) and max length ratio {recipe.decode.max_len_ratio}.",
@@ -171,7 +170,6 @@ def main() -> None:
             f"Command: `{command}`",
         ]
     )
-    write_section(args.out, "decode", body)
     update_json(
         args.out.with_suffix(".json"),
         {
@@ -183,6 +181,7 @@ def main() -> None:
             }
         },
     )
+    write_section(args.out, SECTION, body)
 
 
 if __name__ == "__main__":

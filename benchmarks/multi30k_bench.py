@@ -1,6 +1,6 @@
 """Quality per CPU budget on real text: nmtkit and OpenNMT-py, Multi30k, both directions.
 
-    python benchmarks/multi30k_bench.py ../shared/corpora/multi30k-en-de --work /tmp/m30bench
+    python benchmarks/multi30k_bench.py CORPUS --work runs/bench/multi30k
     python benchmarks/multi30k_bench.py CORPUS --work W --budget 30m --toolkits nmtkit onmt \
         --directions de-en en-de [--set model.hidden_size=512 ...] [--score-only]
 
@@ -38,10 +38,11 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
-from sections import update_json, write_section  # noqa: E402
+from sections import shown_command, shown_path, update_json, write_section  # noqa: E402
 
 from nmtkit.recipe import load_recipe, parse_duration  # noqa: E402
 
+SECTION = "multi30k"
 THREADS = 2  # --threads; --cpus pins a run to cores (two runs side by side, a core each)
 RECIPE = REPO / "recipes" / "multi30k-cpu.yaml"
 TEST = "test2016"
@@ -328,6 +329,15 @@ def onmt_version(bindir: Path) -> str:
     return out.stdout.strip() or "?"
 
 
+def shown_setting(setting: str) -> str:
+    """A `--set KEY=VALUE` as the table shows it: a path outside the repository as KEY's name
+    (`train.init_from=INIT_FROM`)."""
+    key, _, value = setting.partition("=")
+    if "/" not in value:
+        return setting
+    return f"{key}={shown_path(value, key.rsplit('.', 1)[-1].upper())}"
+
+
 def render(rows: list[dict[str, Any]], command: str, budget: str) -> str:
     threads = "/".join(sorted({str(r.get("threads", THREADS)) for r in rows}))
     lines = [
@@ -340,7 +350,7 @@ def render(rows: list[dict[str, Any]], command: str, budget: str) -> str:
         "|---|---|---|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
-        variant = " ".join(r.get("set", [])) or "recipe"
+        variant = " ".join(shown_setting(s) for s in r.get("set", [])) or "recipe"
         lines.append(
             f"| {r['direction']} | {r['toolkit']} | {variant} | {r.get('threads', 2)} | "
             f"{r['updates']:,} | {r['bleu']:.2f} | {r['chrf']:.2f} | {r['bleu_lc']:.2f} |"
@@ -426,7 +436,7 @@ def main() -> None:
     global THREADS
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("corpus", type=Path, help="folder with train|valid|test2016.{en,de}")
-    parser.add_argument("--work", type=Path, default=Path("/tmp/m30bench"))
+    parser.add_argument("--work", type=Path, default=REPO / "runs" / "bench" / "multi30k")
     parser.add_argument("--budget", default="30m", help="training wall clock per run")
     parser.add_argument("--directions", nargs="+", default=["en-de", "de-en"])
     parser.add_argument("--toolkits", nargs="+", default=["nmtkit", "onmt"])
@@ -461,11 +471,9 @@ def main() -> None:
         every = [json.loads(line) for path in args.render_from for line in path.open()]
         rows = list({_key(r): r for r in every}.values())
         rows.sort(key=lambda r: -r.get("threads", THREADS))  # the 2-thread table first
-        command = "python benchmarks/multi30k_bench.py " + " ".join(sys.argv[1:])
-        write_section(
-            REPO / "docs" / "benchmarks.md", "multi30k", render(rows, command, args.budget)
-        )
+        command = shown_command("multi30k_bench.py", sys.argv[1:], positional=["CORPUS"])
         update_json(REPO / "docs" / "benchmarks.json", {"multi30k": rows})
+        write_section(REPO / "docs" / "benchmarks.md", SECTION, render(rows, command, args.budget))
         return
     args.corpus = args.corpus.resolve()
     if args.length_study:
@@ -497,11 +505,9 @@ def main() -> None:
                 )
             )
     if not args.no_docs:
-        command = "python benchmarks/multi30k_bench.py " + " ".join(sys.argv[1:])
-        write_section(
-            REPO / "docs" / "benchmarks.md", "multi30k", render(rows, command, args.budget)
-        )
+        command = shown_command("multi30k_bench.py", sys.argv[1:], positional=["CORPUS"])
         update_json(REPO / "docs" / "benchmarks.json", {"multi30k": rows})
+        write_section(REPO / "docs" / "benchmarks.md", SECTION, render(rows, command, args.budget))
 
 
 if __name__ == "__main__":

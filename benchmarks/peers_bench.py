@@ -1,7 +1,7 @@
 """nmtkit side by side with the peer toolkits, in one run: training speed, decoding speed, BLEU.
 
-    python benchmarks/peers_bench.py --work /tmp/peers-bench --steps 1000 --peers onmt
-    python benchmarks/peers_bench.py --work /tmp/peers-bench --steps 1000 --decode-only
+    python benchmarks/peers_bench.py --work runs/bench/peers --steps 1000 --peers onmt
+    python benchmarks/peers_bench.py --work runs/bench/peers --steps 1000 --decode-only
 
 1. Prepares the built-in corpus with separate 1,400-piece BPE vocabularies (`WORK/run`) and
    exports the SentencePiece pieces for the peers (`benchmarks/export_pieces.py`), so every
@@ -39,7 +39,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -49,8 +48,9 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
-from sections import update_json, write_section  # noqa: E402
+from sections import cpu_description, shown_command, update_json, write_section  # noqa: E402
 
+SECTION = "peers"
 PEERS = REPO.parent / "shared" / "peers"
 THREADS = 2
 DATA_FLAGS = ["--set", "tokenizer.joint=false", "--set", "tokenizer.vocab_size=1400"]
@@ -357,19 +357,16 @@ def render(
     for study in real or []:
         real_sections += [
             "",
-            f"### Decoding on real text: Multi30k {study['direction']}, test2016 "
-            f"({study['test_lines']:,} sentences)",
-            "",
-            "The models `benchmarks/multi30k_bench.py` trained (each toolkit's selected "
-            "checkpoint), the same decoding settings and timing as above.",
+            f"**On real text: Multi30k {study['direction']}, test2016 "
+            f"({study['test_lines']:,} sentences).** The models `benchmarks/multi30k_bench.py` "
+            "trained (each toolkit's selected checkpoint), the same decoding settings and "
+            "timing as above.",
             "",
             *decode_tables(study["rows"]),
         ]
     return "\n".join(
         [
-            "## peers: nmtkit vs OpenNMT-py, same data, same model, same updates (one run)",
-            "",
-            f"Machine: {os.cpu_count()} CPU cores, {platform.machine()}, {THREADS} threads per "
+            f"Machine: {cpu_description()}, {THREADS} threads per "
             f"job, one job at a time; measured {time.strftime('%Y-%m-%d')}. Data: the built-in "
             "corpus (60k pairs) with separate 1,400-piece BPE vocabularies, identical pieces "
             "for every toolkit. Model: 2-layer biLSTM (2x128) encoder, 2-layer LSTM 256 "
@@ -385,7 +382,7 @@ def render(
             "length penalty, the whole command timed (start-up and model loading included). "
             "OpenNMT-py at each setting of its batch sweep, its fastest counted; nmtkit with "
             "8,000 source tokens per batch, in fp32 and in bf16 (`--precision bf16`: a bf16 "
-            "copy of the model; this CPU has AMX), each in the whole vocabulary "
+            "copy of the model), each in the whole vocabulary "
             "(`--no-shortlist`) and with the vocabulary shortlist (`--shortlist`, the "
             "recipe's `decode.shortlist_k` / `shortlist_frequent`).",
             "",
@@ -408,7 +405,7 @@ def render(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--work", type=Path, default=Path("/tmp/nmtkit-peers-bench"))
+    parser.add_argument("--work", type=Path, default=REPO / "runs" / "bench" / "peers")
     parser.add_argument("--steps", type=int, default=1000, help="training updates per toolkit")
     parser.add_argument("--test-lines", type=int, default=2000, help="test sentences decoded")
     parser.add_argument("--peers", nargs="*", default=["onmt"], choices=sorted(PEER_NAMES))
@@ -456,11 +453,11 @@ def main() -> None:
         real_corpus(args.real, args.real_corpus, direction, args.venv_root, args.work)
         for direction in (args.real_direction if args.real else [])
     ]
-    command = "python benchmarks/peers_bench.py " + " ".join(sys.argv[1:])
+    command = shown_command("peers_bench.py", sys.argv[1:])
     text = render(rows, args.steps, args.test_lines, command, args.decode_only, real)
-    write_section(args.out, "peers", text)
     results = {"steps": args.steps, "rows": rows, "real": real}
     update_json(args.out.with_suffix(".json"), {"peers": results})
+    write_section(args.out, SECTION, text)
 
 
 if __name__ == "__main__":

@@ -4,14 +4,13 @@
 
 Each size runs `prepare` in a fresh process (so peak RSS is that run's own), with the demo
 recipe's tokenizer settings and the synthetic source at N training pairs. Results go to the
-`prepare` section of the Markdown file (replaced in place) and to `<out>.json` beside it.
+`prepare` section of the Markdown file (between its markers) and to `<out>.json` beside it.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import resource
 import subprocess
@@ -22,9 +21,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
-from sections import markers, update_json, write_section  # noqa: E402
+from sections import cpu_description, shown_command, update_json, write_section  # noqa: E402
 
-START, END = markers("prepare")
+SECTION = "prepare"
 
 
 def run_one(pairs: int, run_dir: Path) -> dict[str, float]:
@@ -80,12 +79,9 @@ def render(rows: list[dict[str, float]], generator: float, command: str) -> str:
         f"SentencePiece sample {tok.input_sentence_size:,} sentences"
     )
     lines = [
-        START,
-        "## prepare: throughput and peak memory (built-in corpus)",
-        "",
         f"Command: `{command}`  ",
-        f"Machine: {os.cpu_count()} CPU cores, {platform.processor() or platform.machine()}, "
-        f"Python {platform.python_version()}; measured {time.strftime('%Y-%m-%d')}.  ",
+        f"Machine: {cpu_description()}, Python {platform.python_version()}; measured "
+        f"{time.strftime('%Y-%m-%d')}.  ",
         f"Each size runs in a fresh process (`--force`, demo recipe tokenizer: {tokenizer}). "
         "Time covers generation, cleaning, SentencePiece training and encoding of "
         "train + valid + test.",
@@ -111,7 +107,7 @@ def render(rows: list[dict[str, float]], generator: float, command: str) -> str:
         f"The generator alone: 100,000 training pairs of the built-in corpus in {generator} s "
         f"({100_000 / generator:,.0f} pairs/s, single-threaded).",
     ]
-    return "\n".join([*lines, END])
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -129,13 +125,12 @@ def main() -> None:
         rows.append(measure(pairs))
         print(json.dumps(rows[-1]), flush=True)
     generator = generator_seconds(100_000)
-    command = "python benchmarks/prepare_bench.py --pairs " + " ".join(map(str, args.pairs))
-    body = render(rows, generator, command).removeprefix(START).removesuffix(END)
-    write_section(args.out, "prepare", body)
+    command = shown_command("prepare_bench.py", ["--pairs", *map(str, args.pairs)])
     update_json(
         args.out.with_suffix(".json"),
         {"prepare": rows, "synthetic_generator_100k_seconds": generator},
     )
+    write_section(args.out, SECTION, render(rows, generator, command))
 
 
 if __name__ == "__main__":

@@ -35,7 +35,6 @@ import asyncio
 import contextlib
 import itertools
 import os
-import platform
 import signal
 import socket
 import subprocess
@@ -54,7 +53,15 @@ import httpx
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
-from sections import update_json, write_section  # noqa: E402
+from sections import (  # noqa: E402
+    cpu_description,
+    shown_command,
+    shown_path,
+    update_json,
+    write_section,
+)
+
+SECTION = "serve"
 
 BEAM = 5
 READY_TIMEOUT_S = 180.0  # start-up and model loading
@@ -63,9 +70,6 @@ REQUEST_TIMEOUT_S = 120.0  # one request, client side (the server answers 504 af
 MIN_PER_CLIENT = 16  # requests per client at least, so that ramp-up and drain stay small
 WARMUP_REQUESTS = 32
 CHUNK_SECONDS = 10.0  # offline time per chunk size (the whole split, or fewer sentences)
-TARGET_SPEEDUP = 5.0  # batched / unbatched sentences/s at the most clients
-TARGET_OFFLINE = 0.70  # batched at the most clients / offline sentences/s
-TARGET_P99_MS = 1000.0  # p99 latency at 8 clients, batched
 THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
@@ -442,13 +446,14 @@ def offline(
 # ------------------------------------------------------------------------------ report
 
 
-def targets(
+def checks(
     levels: list[Level], base: Offline, checked: Level | None, servers: dict[str, ServerRun]
 ) -> list[dict]:
-    """The targets, each with its measured value and whether it is met."""
+    """What the figures above say in a line each: the ratios that show what batching buys,
+    and the correctness checks (`ok` is set on those only)."""
     by = {(lv.server, lv.clients): lv for lv in levels}
     most = max(lv.clients for lv in levels)
-    rows = []
+    rows: list[dict] = []
     batched, unbatched = by.get(("batched", most)), by.get(("unbatched", most))
     chunked = {chunk["size"]: chunk["sent_per_s"] for chunk in base.chunks}
     if batched and unbatched and unbatched.sent_per_s:
@@ -460,9 +465,8 @@ def targets(
             )
         rows.append(
             {
-                "target": f"{most} clients: batched >= {TARGET_SPEEDUP:g}x unbatched sentences/s",
+                "what": f"{most} clients: batched / unbatched sentences/s",
                 "value": f"{ratio:.2f}x{ceiling}",
-                "met": ratio >= TARGET_SPEEDUP,
             }
         )
     if batched:
@@ -474,18 +478,15 @@ def targets(
             )
         rows.append(
             {
-                "target": f"{most} clients: batched >= {TARGET_OFFLINE:.0%} of offline sentences/s",
+                "what": f"{most} clients: batched / offline (one call) sentences/s",
                 "value": f"{ratio:.0%}{ceiling}",
-                "met": ratio >= TARGET_OFFLINE,
             }
         )
     if ("batched", 8) in by:
-        p99 = by["batched", 8].p99_ms
         rows.append(
             {
-                "target": f"8 clients: batched p99 latency < {TARGET_P99_MS:,.0f} ms",
-                "value": f"{p99:,.0f} ms",
-                "met": p99 < TARGET_P99_MS,
+                "what": "8 clients: batched p99 latency",
+                "value": f"{by['batched', 8].p99_ms:,.0f} ms",
             }
         )
     for level in [*levels, *([checked] if checked else [])]:
@@ -493,20 +494,20 @@ def targets(
         if level is checked or not clean:
             rows.append(
                 {
-                    "target": f"{level.server}, {level.clients} clients: all {level.requests:,} "
+                    "what": f"{level.server}, {level.clients} clients: all {level.requests:,} "
                     "requests answered once, 200, equal to offline",
                     "value": f"{level.ok:,} ok, {level.errors} errors, "
                     f"{level.mismatches} mismatches, {level.not_once} not once",
-                    "met": clean,
+                    "ok": clean,
                 }
             )
     rows.append(
         {
-            "target": "every server exits 0 after SIGTERM (`nmtkit serve --help`)",
+            "what": "every server exits 0 after SIGTERM (`nmtkit serve --help`)",
             "value": ", ".join(
                 f"{name} {s.exit_status}{' (killed)' * s.killed}" for name, s in servers.items()
             ),
-            "met": all(s.exit_status == 0 and not s.killed for s in servers.values()),
+            "ok": all(s.exit_status == 0 and not s.killed for s in servers.values()),
         }
     )
     return rows
@@ -516,7 +517,7 @@ def render(
     levels: list[Level],
     checked: Level | None,
     base: Offline,
-    goals: list[dict],
+    found: list[dict],
     *,
     run: str,
     command: str,
@@ -554,18 +555,18 @@ def render(
         f"{name}: exit {s.exit_status} in {s.stop_s:.1f} s{' (killed)' * s.killed}"
         for name, s in servers.items()
     )
-    goal_lines = [
-        f"- {g['target']}: **{g['value']}** ({'met' if g['met'] else 'NOT met'})" for g in goals
+    found_lines = [
+        f"- {c['what']}: **{c['value']}**" + ("" if c.get("ok", True) else " (FAILED)")
+        for c in found
     ]
     lines = [
-        f"## serve: `nmtkit serve` under load, one-sentence requests, beam {BEAM}",
-        "",
         f"Command: `{command}`  ",
-        f"Machine: 2-core CPU ({os.cpu_count()} cores seen, {platform.machine()}), torch "
+        f"Machine: {cpu_description()}, torch "
         f"{version('torch')} ({threads}), Python {sys.version.split()[0]}, uvicorn "
         f"{version('uvicorn')} (pure-Python HTTP: no uvloop, no httptools), httpx "
         f"{version('httpx')}; measured {time.strftime('%Y-%m-%d')}. The clients run on the "
-        "same 2 cores as the server, and other jobs share the machine (see the load averages).",
+        "same cores as the server, and other jobs may share the machine (see the load "
+        "averages).",
         "",
         f"Model: `{run}`; sentences: its test split's source side, in order, cycled. Servers: "
         f"`nmtkit serve -m RUN --port FREE {batched_args}` (batched: the defaults, up to 6,000 "
@@ -590,9 +591,9 @@ def render(
         "",
         *table,
         "",
-        "Targets:",
+        "Measured:",
         "",
-        *goal_lines,
+        *found_lines,
         "",
         *limits(levels, base),
         f"Servers stopped with SIGTERM: {stops}.",
@@ -619,9 +620,9 @@ def limits(levels: list[Level], base: Offline) -> list[str]:
         f"{base.sentences:,} sentences by length into 8,000-token batches); the server makes "
         f"{batched.sent_per_s / chunked[most]:.0%} of that. Per request, the server's event loop "
         f"spent {per_request[0]:.1f} ms of CPU (holding the GIL the search also needs) and the "
-        f"httpx client {per_request[1]:.1f} ms, on the same 2 cores; the server's search "
+        f"httpx client {per_request[1]:.1f} ms, on the same cores; the server's search "
         f"threads used {batched.worker_cpu_s / batched.seconds:.2f} CPU-seconds per second "
-        "(offline: about 2, one per core).",
+        f"(offline: about {os.cpu_count()}, one per core).",
         "",
     ]
 
@@ -634,11 +635,6 @@ def test_sentences(run: Path) -> tuple[Path, list[str]]:
     paths, _ = open_run(run)
     data = PreparedData.open(paths.data)
     return paths.root, data.read_text(find_test_splits(data, paths.root)[0], "src")
-
-
-def shown(path: Path) -> str:
-    path = path.resolve()
-    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
 
 
 def measure_server(
@@ -748,8 +744,10 @@ def main(argv: list[str] | None = None) -> int:
             servers,
         )
         levels += more
-    goals = targets(levels, base, checked, servers)
-    command = "python benchmarks/serve_load.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    found = checks(levels, base, checked, servers)
+    command = shown_command(
+        "serve_load.py", sys.argv[1:] if argv is None else argv, positional=["RUN"]
+    )
     env = child_env(args.threads)
     count = env.get("OMP_NUM_THREADS")
     threads = f"{count} thread{'s' * (count != '1')}" if count else "one thread per core"
@@ -757,8 +755,8 @@ def main(argv: list[str] | None = None) -> int:
         levels,
         checked,
         base,
-        goals,
-        run=shown(run),
+        found,
+        run=shown_path(run, "RUN"),
         command=command,
         servers=servers,
         threads=threads,
@@ -768,12 +766,11 @@ def main(argv: list[str] | None = None) -> int:
         for problem in level.problems:
             print(f"{level.server} {level.clients} clients: {problem}", file=sys.stderr)
     if not args.no_write:
-        write_section(args.out, "serve", body)
         update_json(
             args.out.with_suffix(".json"),
             {
                 "serve": {
-                    "run": shown(run),
+                    "run": shown_path(run, "RUN"),
                     "command": command,
                     "beam": BEAM,
                     "thread_env": {name: env[name] for name in THREAD_ENV if name in env},
@@ -791,12 +788,13 @@ def main(argv: list[str] | None = None) -> int:
                         name: {k: v for k, v in asdict(s).items() if k != "stderr_tail"}
                         for name, s in servers.items()
                     },
-                    "targets": goals,
+                    "checks": found,
                 }
             },
         )
+        write_section(args.out, SECTION, body)
     wrong = any(lv.problems for lv in [*levels, *([checked] if checked else [])])
-    return 1 if wrong else 0  # a missed speed target is reported, not an error
+    return 1 if wrong else 0  # a wrong answer is an error; the speed figures are reported
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
     python benchmarks/shortlist_bench.py RUN_OR_CHECKPOINT SOURCE REFERENCE \
         [--settings 50:100 20:50 100:200] [--precisions fp32 bf16] [--out docs/benchmarks.md]
+        [--name shortlist-multi30k|shortlist-demo]
 
 Loads the model once (a checkpoint without a lexical table, from before tables were stored,
 gets one learned from its run's prepared data), then for each precision translates SOURCE
@@ -29,13 +30,15 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
-from sections import update_json, write_section  # noqa: E402
+from sections import cpu_description, shown_command, shown_path, update_json, write_section  # noqa: E402
 
 from nmtkit.checkpoint import Checkpoint  # noqa: E402
 from nmtkit.data.manifest import PreparedData  # noqa: E402
 from nmtkit.evaluate.scores import score_corpus  # noqa: E402
 from nmtkit.translate import DecodeOptions, Translator, load_model, resolve_checkpoint  # noqa: E402
 
+# the sections of docs/benchmarks.md this script writes (--name): one per corpus measured
+SECTIONS = ("shortlist-multi30k", "shortlist-demo")
 SEARCHES = {"beam 5": {"beam_size": 5}, "greedy": {"greedy": True}}
 
 
@@ -95,7 +98,8 @@ def render(rows: list[dict[str, Any]], model: str, lines: int, vocab: int, comma
         "tokens per batch, search timed in one process (warm-up excluded). `k:N` = "
         "`--shortlist-k k --shortlist-frequent N`; size = the mean number of target pieces "
         "a batch's output layer computes; changed = lines whose output differs from the full "
-        "vocabulary's at the same precision.",
+        f"vocabulary's at the same precision. {cpu_description()}, {torch.get_num_threads()} "
+        f"threads; measured {time.strftime('%Y-%m-%d')}.",
         "",
         "| precision | search | vocabulary | size | sent/s | speed-up | BLEU | ΔBLEU | changed |",
         "|---|---|---|---:|---:|---:|---:|---:|---:|",
@@ -117,9 +121,14 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument("--settings", nargs="+", default=["50:100", "20:50", "100:200"])
     parser.add_argument("--precisions", nargs="+", default=["fp32", "bf16"])
     parser.add_argument("--lines", type=int, default=0, help="only the first N lines (0: all)")
-    parser.add_argument("--work", type=Path, default=Path("/tmp/nmtkit-shortlist-bench"))
+    parser.add_argument("--work", type=Path, default=REPO / "runs" / "bench" / "shortlist")
     parser.add_argument("--out", type=Path, help="write a section of this Markdown file")
-    parser.add_argument("--name", default="shortlist", help="the section's (and JSON key's) name")
+    parser.add_argument(
+        "--name",
+        default=SECTIONS[-1],
+        choices=SECTIONS,
+        help="the section's (and JSON key's) name",
+    )
     args = parser.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
     path = with_table(resolve_checkpoint(args.model), args.work)
@@ -169,10 +178,12 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
                 )
                 print(json.dumps(rows[-1]), flush=True)
     if args.out:
-        command = "python benchmarks/shortlist_bench.py " + " ".join(argv or sys.argv[1:])
-        text = render(rows, str(args.model), len(lines), vocab, command)
-        write_section(args.out, args.name, text)
+        command = shown_command(
+            "shortlist_bench.py", argv or sys.argv[1:], positional=["MODEL", "SOURCE", "REFERENCE"]
+        )
+        text = render(rows, shown_path(args.model, "MODEL"), len(lines), vocab, command)
         update_json(args.out.with_suffix(".json"), {args.name: rows})
+        write_section(args.out, args.name, text)
     return rows
 
 

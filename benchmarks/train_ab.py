@@ -1,10 +1,10 @@
 """Training speed, nmtkit against OpenNMT-py, alternated over rounds so that drift cancels.
 
-    python benchmarks/train_ab.py --work /tmp/train-ab --rounds 3 --steps 1000 \
-        [--venv-root /tmp/nmtkit-peers] [--set train.precision=bf16 --label bf16] [--out FILE]
+    python benchmarks/train_ab.py --work runs/bench/train-ab --rounds 3 --steps 1000 \
+        [--venv-root VENV_ROOT] [--set train.precision=bf16 --label bf16] [--out FILE]
 
 One sequential run per toolkit cannot tell a 20% difference from this machine's drift (the
-same script gave 0.96x and 1.02x on one day, issue 20), so this trains both toolkits on the
+same sequential comparison gave 0.96x and 1.02x on one day), so this trains both toolkits on the
 peers model of `peers_bench.py` (same data, same pieces, same updates, 2 threads) in turns:
 OpenNMT-py, nmtkit, OpenNMT-py, nmtkit, ... for `--rounds` rounds, one job at a time. Each
 run's figure is its steady target tokens/s (real tokens, EOS counted; the first logging
@@ -12,8 +12,8 @@ interval left out, as `../shared/peers/README.md` defines it). The report gives 
 median, min and max, and the ratio of the medians with its range (nmtkit's slowest over
 OpenNMT-py's fastest .. nmtkit's fastest over OpenNMT-py's slowest). `--set KEY=VALUE`
 (repeatable) changes nmtkit's recipe for every round, e.g. `train.precision=bf16`; `--label`
-names that variant in the report. Results go to the `train-ab` section (`--name`) of the
-Markdown file and to the JSON file beside it.
+names that variant in the report. Results go to the `train-ab` section of the Markdown file
+(with --out) and to the JSON file beside it.
 """
 
 from __future__ import annotations
@@ -39,7 +39,9 @@ from peers_bench import (  # noqa: E402
     prepare,
     timed,
 )
-from sections import update_json, write_section  # noqa: E402
+from sections import cpu_description, shown_command, update_json, write_section  # noqa: E402
+
+SECTION = "train-ab"
 
 
 def onmt_run(pieces: Path, out: Path, steps: int, venvs: Path) -> float:
@@ -102,9 +104,11 @@ def summarise(runs: dict[str, list[float]]) -> dict[str, Any]:
 def render(summary: dict[str, Any], steps: int, command: str) -> str:
     variants = [name for name in summary["toolkits"] if name != "onmt"]
     rows = [
-        f"The peers model (`peers` section), {steps:,} updates per run, 2 threads, one job at "
-        f"a time, OpenNMT-py and nmtkit ({', '.join(variants)}) in turns; steady target "
-        "tokens/s per run.",
+        "The peers model (2-layer biLSTM 2x128 encoder, 2-layer LSTM 256 decoder, Luong general "
+        "attention, input feeding, 1,400-piece vocabularies, built-in corpus, 4,096-token "
+        f"batches), {steps:,} updates per run, {THREADS} threads, one job at a time, "
+        f"OpenNMT-py and nmtkit ({', '.join(variants)}) in turns; steady target tokens/s per "
+        f"run. {cpu_description()}; measured {time.strftime('%Y-%m-%d')}.",
         "",
         "| toolkit | runs (tok/s, in order) | median | min-max |",
         "|---|---|---:|---:|",
@@ -136,7 +140,7 @@ def parse_variant(text: str) -> tuple[str, list[str]]:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--work", type=Path, default=Path("/tmp/nmtkit-train-ab"))
+    parser.add_argument("--work", type=Path, default=REPO / "runs" / "bench" / "train-ab")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--venv-root", type=Path, default=Path("/tmp/nmtkit-peers"))
@@ -151,7 +155,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         help="an nmtkit variant; repeat it to run several in each round (instead of --set)",
     )
     parser.add_argument("--out", type=Path, help="write a section of this Markdown file")
-    parser.add_argument("--name", default="train-ab", help="the section's (and JSON key's) name")
     args = parser.parse_args(argv)
     if args.rounds < 1 or args.steps < 20:
         parser.error("--rounds must be at least 1 and --steps at least 20")
@@ -173,9 +176,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     summary = {**summarise(runs), "variants": dict(variants), "steps": args.steps}
     print(json.dumps(summary, indent=2))
     if args.out:
-        command = "python benchmarks/train_ab.py " + " ".join(argv or sys.argv[1:])
-        write_section(args.out, args.name, render(summary, args.steps, command))
-        update_json(args.out.with_suffix(".json"), {args.name: summary})
+        command = shown_command("train_ab.py", argv or sys.argv[1:])
+        update_json(args.out.with_suffix(".json"), {SECTION: summary})
+        write_section(args.out, SECTION, render(summary, args.steps, command))
     return summary
 
 

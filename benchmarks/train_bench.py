@@ -17,8 +17,6 @@ the Markdown file and to `<out>.json`.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import sys
 import time
 from collections.abc import Iterator
@@ -32,7 +30,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
-from sections import update_json, write_section  # noqa: E402
+from sections import cpu_description, shown_command, update_json, write_section  # noqa: E402
 
 from nmtkit.data.batching import Batch, BatchSampler, pad  # noqa: E402
 from nmtkit.data.manifest import PreparedData  # noqa: E402
@@ -45,6 +43,8 @@ from nmtkit.train.distributed import World  # noqa: E402
 from nmtkit.train.loop import _update  # noqa: E402
 from nmtkit.train.mixed import StepWeights  # noqa: E402
 from nmtkit.train.optim import build_optimizer  # noqa: E402
+
+SECTION = "train-mfu"
 
 # name: (what it stands for, model section, source/target vocabulary, GPU only)
 SIZES: dict[str, tuple[str, dict[str, Any], int, bool]] = {
@@ -67,7 +67,7 @@ SIZES: dict[str, tuple[str, dict[str, Any], int, bool]] = {
         False,
     ),
     "peers": (
-        "the model of the peer comparison (`peers` section): 2-layer biLSTM (2x128) encoder, "
+        "the model of the comparison with OpenNMT-py: 2-layer biLSTM (2x128) encoder, "
         "2-layer LSTM 256 decoder, Luong general attention, input feeding, decoder initialised "
         "from the encoder's final states, dropout 0.2, untied embeddings, 1.4k vocabularies",
         {
@@ -205,11 +205,9 @@ def measure(
 
 def render(peaks: dict[str, tuple[float, str]], rows: list[dict[str, Any]], command: str) -> str:
     lines = [
-        "## train: throughput and model FLOPs utilisation (MFU) by model size",
-        "",
         f"Command: `{command}`  ",
-        f"Machine: {os.cpu_count()} CPU cores, {platform.processor() or platform.machine()}, "
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads; measured "
+        f"Machine: {cpu_description()}, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads; measured "
         f"{time.strftime('%Y-%m-%d')}.  ",
         *(
             f"Matmul peak, {precision} ({label}): **{peak / 1e9:,.1f} GFLOP/s**.  "
@@ -267,10 +265,10 @@ def main() -> None:
         for precision in precisions:
             rows.append(measure(name, args.data, device, precision, args.warmup, args.steps))
             print(rows[-1], flush=True)
-    command = "python benchmarks/train_bench.py " + " ".join(sys.argv[1:])
-    write_section(args.out, "train-mfu", render(peaks, rows, command))
+    command = shown_command("train_bench.py", sys.argv[1:])
     results = {"peaks": {k: {"flops": v[0], "label": v[1]} for k, v in peaks.items()}, "runs": rows}
     update_json(args.out.with_suffix(".json"), {"train_mfu": results})
+    write_section(args.out, SECTION, render(peaks, rows, command))
 
 
 if __name__ == "__main__":

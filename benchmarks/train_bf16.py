@@ -1,7 +1,7 @@
 """Where bf16 training wins or loses on this CPU: fp32, bf16 autocast and the bf16 copy
 (`train.mixed.StepWeights`), each in its own process, in turns, on the same batches.
 
-    python benchmarks/train_bf16.py --work /tmp/train-bf16 [--data RUN/data] [--batches 60] \
+    python benchmarks/train_bf16.py --work runs/bench/train-bf16 [--data RUN/data] [--batches 60] \
         [--rounds 2] [--repeat] [--out FILE]
 
 Each process runs `train.loop._update` of the peers model (`train_bench.SIZES`) over the same
@@ -10,7 +10,8 @@ batch: as in real training, every batch brings new matrix shapes, and bf16 matri
 a CPU pay oneDNN's code generation once per new shape (`repeat` shows the same batches run
 again, which is what a benchmark looping over a few batches would see). The report gives each
 variant's tok/s per round and its median, and the process's peak RSS. Without `--data` the
-peers model's data is prepared in `--work` (as `peers_bench.py` does).
+peers model's data is prepared in `--work` (as `peers_bench.py` does). With --out, results go
+to the `train-bf16` section of that Markdown file and to the JSON file beside it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -30,7 +30,9 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
-from sections import update_json, write_section  # noqa: E402
+from sections import cpu_description, shown_command, update_json, write_section  # noqa: E402
+
+SECTION = "train-bf16"
 
 VARIANTS = ("fp32", "autocast", "copy")
 NAMES = {
@@ -72,13 +74,12 @@ def child(variant: str, data: Path, batches: int, repeat: bool) -> dict[str, flo
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, help="prepared data (default: prepared in --work)")
-    parser.add_argument("--work", type=Path, default=Path("/tmp/nmtkit-train-bf16"))
+    parser.add_argument("--work", type=Path, default=REPO / "runs" / "bench" / "train-bf16")
     parser.add_argument("--batches", type=int, default=60)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--repeat", action="store_true", help="time a second pass over them")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
     parser.add_argument("--out", type=Path, help="write a section of this Markdown file")
-    parser.add_argument("--name", default="train-bf16", help="the section's (and JSON key's) name")
     parser.add_argument("--child", choices=VARIANTS, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -98,11 +99,11 @@ def main() -> None:
             runs[variant].append(json.loads(out.stdout.strip().splitlines()[-1]))
             print(variant, runs[variant][-1], flush=True)
     summary = summarise(runs)
-    text = render(summary, args, " ".join(sys.argv[1:]))
+    text = render(summary, args, shown_command("train_bf16.py", sys.argv[1:]))
     print(text)
     if args.out:
-        write_section(args.out, args.name, text)
-        update_json(args.out.with_suffix(".json"), {args.name: summary})
+        update_json(args.out.with_suffix(".json"), {SECTION: summary})
+        write_section(args.out, SECTION, text)
 
 
 def summarise(runs: dict[str, list[dict[str, float]]]) -> dict[str, dict[str, Any]]:
@@ -118,13 +119,13 @@ def summarise(runs: dict[str, list[dict[str, float]]]) -> dict[str, dict[str, An
     return out
 
 
-def render(summary: dict[str, dict[str, Any]], args: argparse.Namespace, argv: str) -> str:
+def render(summary: dict[str, dict[str, Any]], args: argparse.Namespace, command: str) -> str:
     base = summary.get("fp32", {}).get("median")
     mode = "the same batches a second time" if args.repeat else "each batch once (new shapes)"
     rows = [
         f"The peers model's update (`train.loop._update`), {args.batches} batches of 4,096 "
         f"tokens, {mode}; one process per variant and round, in turns; 2 threads; "
-        f"{platform.machine()}, measured {time.strftime('%Y-%m-%d')}.",
+        f"{cpu_description()}; measured {time.strftime('%Y-%m-%d')}.",
         "",
         "| variant | tok/s per round | median | x fp32 | peak RSS |",
         "|---|---|---:|---:|---:|",
@@ -138,7 +139,7 @@ def render(summary: dict[str, dict[str, Any]], args: argparse.Namespace, argv: s
     cache = os.environ.get("ONEDNN_PRIMITIVE_CACHE_CAPACITY")
     if cache:
         rows += ["", f"ONEDNN_PRIMITIVE_CACHE_CAPACITY={cache} for every variant."]
-    rows += ["", "```", f"python benchmarks/train_bf16.py {argv}", "```"]
+    rows += ["", "```", command, "```"]
     return "\n".join(rows)
 
 

@@ -30,7 +30,15 @@ from typing import IO
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
-from sections import update_json, write_section  # noqa: E402
+from sections import (  # noqa: E402
+    cpu_description,
+    shown_command,
+    shown_path,
+    update_json,
+    write_section,
+)
+
+SECTION = "translate-load"
 
 EMPTY_PER_MILLE = 20  # input lines left empty, chosen by a hash of the line index
 FEED_CHUNK = 1024  # lines written to the pipe at once
@@ -224,12 +232,6 @@ def default_source(model: Path) -> Path:
     return data.text(find_test_splits(data, paths.root)[0], "src")
 
 
-def shown(path: Path) -> str:
-    """A path as the docs show it: relative to the repository when inside it."""
-    path = path.resolve()
-    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
-
-
 def decode_arguments(args: argparse.Namespace) -> list[str]:
     search = ["--beam", str(args.beam)] if args.beam else ["--greedy"]
     return [*search, "--batch-tokens", str(args.batch_tokens), "--device", args.device]
@@ -249,16 +251,14 @@ def render(rows: list[LoadResult], *, source: str, child: str, command: str, thr
         for r in rows
     ]
     lines = [
-        f"## translate-load: `nmtkit translate` on up to {rows[-1].lines:,} lines through stdin",
-        "",
         f"Command: `{command}`  ",
         f"Child, one fresh process per size: `{child}`, stdin and stdout on pipes.  ",
-        f"Machine: {os.cpu_count()} CPU cores, torch {version('torch')} ({threads}), Python "
+        f"Machine: {cpu_description()}, torch {version('torch')} ({threads}), Python "
         f"{sys.version.split()[0]}; measured {time.strftime('%Y-%m-%d')}. Other jobs on the "
         "machine (see the load averages) slow the throughput, not the memory figures.",
         "",
         "Search: this script's defaults are greedy search with 4,000-token batches, the fastest "
-        "setting in the `decode` section (about 800 sentences/s on 2 quiet cores), so that "
+        "setting in the decoding benchmark (about 800 sentences/s on 2 quiet cores), so that "
         "1,000,000 lines take about 21 minutes; beam 5 (about 275/s) would take an hour "
         "(`--beam 5`). On a busy machine, torch's default of one thread per core spends most "
         "of its time in OpenMP waits (8 to 18 times slower on 2 cores with one other job "
@@ -269,7 +269,7 @@ def render(rows: list[LoadResult], *, source: str, child: str, command: str, thr
         "exactly one output line per input line, and an empty output at every empty input's "
         "index. Wall time includes start-up and model loading; target words are the output's "
         "whitespace-separated words (not SentencePiece pieces, so not comparable with the "
-        "`decode` section's tokens/s). Peak RSS is the child's `ru_maxrss` (`os.wait4`).",
+        "decoding benchmark's tokens/s). Peak RSS is the child's `ru_maxrss` (`os.wait4`).",
         "",
         *table,
     ]
@@ -278,15 +278,15 @@ def render(rows: list[LoadResult], *, source: str, child: str, command: str, thr
     if len(rows) >= 2:
         ratio = rows[-1].peak_rss_mib / rows[0].peak_rss_mib
         verdict = (
-            "pass: `translate` reads stdin in windows of 4,096 lines, so memory does not grow "
+            "flat: `translate` reads stdin in windows of 4,096 lines, so memory does not grow "
             "with the input"
             if ratio < MAX_RATIO
-            else "FAIL: memory grows with the input"
+            else "memory grows with the input"
         )
         lines += [
             "",
             f"Peak-memory ratio {rows[-1].lines:,} / {rows[0].lines:,} lines: **{ratio:.2f}** "
-            f"(target: under {MAX_RATIO}; {verdict}).",
+            f"({verdict}; flat means under {MAX_RATIO}).",
         ]
     return "\n".join(lines)
 
@@ -319,21 +319,22 @@ def main() -> None:
         print(rows[-1].row(), flush=True)
         if rows[-1].problems:
             sys.exit("translate-load: " + "; ".join(rows[-1].problems))
-    command = "python benchmarks/translate_load.py " + " ".join(sys.argv[1:])
-    child = "python -m nmtkit translate -m " + " ".join([shown(args.model), *decode_args])
+    command = shown_command("translate_load.py", sys.argv[1:], positional=["MODEL"])
+    child = "nmtkit translate -m " + " ".join([shown_path(args.model, "MODEL"), *decode_args])
     env = child_env(args.threads)
     child = " ".join([*(f"{name}={env[name]}" for name in THREAD_ENV if name in env), child])
     count = env.get("OMP_NUM_THREADS")
     threads = f"{count} thread{'s' * (count != '1')}" if count else "one thread per core"
-    body = render(rows, source=shown(source), child=child, command=command, threads=threads)
+    body = render(
+        rows, source=shown_path(source, "SOURCE"), child=child, command=command, threads=threads
+    )
     print(body)
-    write_section(args.out, "translate-load", body)
     ratio = rows[-1].peak_rss_mib / rows[0].peak_rss_mib
     update_json(
         args.out.with_suffix(".json"),
         {
             "translate_load": {
-                "model": shown(args.model),
+                "model": shown_path(args.model, "MODEL"),
                 "decode_args": decode_args,
                 "thread_env": {name: env[name] for name in THREAD_ENV if name in env},
                 "rows": [r.row() for r in rows],
@@ -341,6 +342,7 @@ def main() -> None:
             }
         },
     )
+    write_section(args.out, SECTION, body)
 
 
 if __name__ == "__main__":

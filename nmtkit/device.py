@@ -46,7 +46,7 @@ def cpu_has_amx() -> bool:
 def training_precision(name: str, device: torch.device) -> Precision:
     """The precision to train in. `auto`: bf16 on a CPU with AMX (`cpu_has_amx`) and on a
     CUDA GPU that supports it, fp32 elsewhere (MPS, CPUs without AMX, older GPUs). Measured
-    (docs/benchmarks.md, "train-bf16", "gpu-check"): on an AMX CPU the Multi30k recipe trains
+    (docs/benchmarks.md, "bf16 training", "GPU"): on an AMX CPU the Multi30k recipe trains
     1.5x faster in bf16 with the same valid BLEU per update (so a better model in the same
     time), the small peers model 1.05-1.13x; on an H200 the Marian size 1.1-1.6x. An explicit
     fp32 / bf16 / fp16 is kept as it is."""
@@ -60,8 +60,8 @@ def training_precision(name: str, device: torch.device) -> Precision:
 def inference_precision(name: str, device: torch.device, trained: str) -> Precision:
     """The precision to translate in. `auto`: the training precision (`trained`) on a GPU,
     fp32 elsewhere. bf16 on a CPU with AMX decodes 1.3-1.6x faster at BLEU within 0.2, but
-    its memory grows with the input (oneDNN's per-shape state; docs/benchmarks.md, "shortlist
-    and bf16"), so it is not the default there. Anything but PRECISIONS is a UserError."""
+    its memory grows with the input (oneDNN's per-shape state; docs/benchmarks.md, "Translating
+    a large file"), so it is not the default there. Anything but PRECISIONS is a UserError."""
     if name not in PRECISIONS:
         raise UserError(
             f"--precision must be {', '.join(PRECISIONS[:-1])} or {PRECISIONS[-1]}, got {name!r}"

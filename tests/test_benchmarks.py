@@ -233,7 +233,7 @@ def test_shortlist_bench_compares_with_the_full_vocabulary(trained: Path, tmp_pa
     full = [r for r in rows if r["setting"] == "full"]
     assert [r["search"] for r in full] == ["beam 5", "greedy"]
     assert all(0 < r["size"] < full[0]["size"] for r in rows if r["setting"] == "3:5")
-    assert "<!-- shortlist:start -->" in out.read_text(encoding="utf-8")
+    assert "<!-- shortlist-demo:start -->" in out.read_text(encoding="utf-8")
     # A checkpoint from before tables were stored gets the one training would have stored.
     best = trained / "run" / "checkpoints" / "best.pt"
     checkpoint = Checkpoint.read(best)

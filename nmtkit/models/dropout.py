@@ -5,7 +5,7 @@
     y = dropout(x, 0.2, True)    # the functional form, like F.dropout
 
 PyTorch's CPU dropout draws its mask with `bernoulli_`, which costs about 2.5 times as much as
-drawing uniform numbers and comparing them (docs/benchmarks.md, "train"); the decoder's step
+drawing uniform numbers and comparing them (docs/dev/performance-notes.md); the decoder's step
 loop calls dropout twice per step, so on the CPU this was about 8% of a training update. Each
 element is kept with probability exactly 1 - p (u < 1 always, u >= 0 always), and the kept
 ones are scaled by 1 / (1 - p), as `nn.Dropout` does. The random numbers come from torch's

@@ -13,7 +13,7 @@ Initialisation (`_initialise`, recipe `model.param_init`):
 - `uniform` (default): every parameter U(-init_range, init_range), padding rows zero, except
   the layer-normalised cells' normalisations (nn.LayerNorm: gain 1, bias 0). This is
   Luong et al. (2015) and OpenNMT-py's `param_init 0.1`. On the 2-layer input-feeding model it
-  learns about twice as fast per update as `xavier` (docs/benchmarks.md, "Initialisation").
+  learns about twice as fast per update as `xavier` (docs/dev/performance-notes.md).
 - `xavier`: Linear weights Xavier-uniform, biases 0; embeddings U(-0.1, 0.1) with a zero padding
   row; nn.LSTM / nn.GRU keep torch's U(-1/√H, 1/√H); LSTM forget-gate biases are 1 (b_ih 1,
   b_hh 0; the peephole and layer-normalised cells do the same themselves, LayerNorm gains 1 and

@@ -19,7 +19,7 @@ how its gradients reach the weights the optimizer updates.
   new weights. On a CPU autocast casts every weight and activation in and out of bf16 at
   every operator of the step loops, and the element-wise work stays fp32 and reads twice the
   bytes: on the peers model's fresh batches autocast ran 0.92-0.97x fp32 and the copy
-  1.05-1.13x, on the Multi30k recipe the copy 1.5x (docs/benchmarks.md, "train-bf16"). The
+  1.05-1.13x, on the Multi30k recipe the copy 1.5x (docs/benchmarks.md, "bf16 training"). The
   loss's log-sum-exp and the attention's softmax run in fp32 inside the bf16 model
   (`train.loss`, `models.attention`).
 

@@ -879,7 +879,8 @@ def test_empty_splits() -> None:
 
 def test_fast_enough() -> None:
     """A guard against a gross slowdown (nominal: ~0.3 s); the real figure is in
-    docs/benchmarks.md (100k pairs in ~15 s), since a loaded CI machine makes timings noisy."""
+    docs/dev/performance-notes.md (100k pairs in ~15 s), since a loaded CI machine makes timings
+    noisy."""
     start = time.perf_counter()
     rng = random.Random(0)
     for _ in range(2_000):
