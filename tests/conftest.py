@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+import torch
 import yaml
 from hypothesis import settings
 from typer.testing import CliRunner, Result
@@ -23,6 +24,19 @@ if TYPE_CHECKING:
 settings.register_profile("repeatable", derandomize=True, database=None)
 settings.register_profile("fuzz")
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
+
+_THREADS = torch.get_num_threads()
+
+
+@pytest.fixture(autouse=True)
+def _torch_threads() -> Iterator[None]:
+    """Every test starts with this process's torch thread count. `serve` sets its own (the cores
+    but one), and a float sum split over another number of threads rounds differently: a run
+    trained here after a serve test would not equal the same run in a fresh subprocess."""
+    yield
+    if torch.get_num_threads() != _THREADS:
+        torch.set_num_threads(_THREADS)
+
 
 EN = "the a house dog cat sees runs big small green man woman old new".split()
 DE = "das ein Haus Hund Katze sieht läuft groß klein grün Mann Frau alt neu".split()
