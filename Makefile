@@ -5,7 +5,9 @@
 #   make test-browser          the page at / in headless Chromium (apt-get install chromium chromium-driver)
 #   make length-study          BLEU by source length, with and without attention -> docs/length-study.md
 #   make run RECIPE=path       prepare, train and evaluate any recipe
-#   make multi30k-en-de | iwslt2017-de-en | wmt14-en-de-luong   the real-corpus recipes (need the hub)
+#   make multi30k-cpu          Multi30k en->de in 30 minutes on a CPU, from the hub, or from local
+#                              files: make multi30k-cpu RECIPE_SET="--set data.source.files=DIR"
+#   make multi30k-en-de | iwslt2017-de-en | wmt14-en-de-luong   the other real-corpus recipes (need the hub)
 #   make bench-multi30k        nmtkit vs OpenNMT-py on ../shared/corpora/multi30k-en-de (hours)
 #   make gpu-check             the CUDA path in under 8 minutes on a lent GPU ("no GPU" on a CPU)
 #   make TORCH=torch==2.13.0 … take torch from a specific requirement (CI uses the local CPU wheel)
@@ -16,10 +18,11 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 RECIPE ?= recipes/demo.yaml
+RECIPE_SET ?=
 # Updates per system in the length study; empty: the recipes' own budget (1,200, ~1 hour on
 # 2 CPU cores). A GPU or a bigger machine can afford more: make length-study LENGTH_STUDY_STEPS=20000
 LENGTH_STUDY_STEPS ?=
-REAL_CORPORA := multi30k-en-de iwslt2017-de-en wmt14-en-de-luong
+REAL_CORPORA := multi30k-cpu multi30k-en-de iwslt2017-de-en wmt14-en-de-luong
 
 .PHONY: install demo run prepare train test test-slow test-browser test-all check lint typecheck bench bench-peers bench-serve bench-multi30k bench-train-ab bench-train-bf16 gpu-check clean \
 	help length-study $(REAL_CORPORA)
@@ -30,8 +33,9 @@ help:
 install: $(STAMP)
 
 # Torch comes first and from $(TORCH), so the package's plain `torch` requirement is then
-# already satisfied and pip does not go looking for a newer (CUDA, several GB) build.
-$(STAMP): pyproject.toml
+# already satisfied and pip does not go looking for a newer (CUDA, several GB) build. `.[dev]`
+# is everything a developer needs: the core, every extra (serve, plot, tensorboard) and the tools.
+$(STAMP): pyproject.toml setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet "$(TORCH)"
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
@@ -39,8 +43,8 @@ $(STAMP): pyproject.toml
 
 # The whole pipeline for one recipe: prepare, train, translate the test split(s) and score them.
 run: $(STAMP)
-	$(BIN)/nmtkit prepare $(RECIPE)
-	$(BIN)/nmtkit train $(RECIPE)
+	$(BIN)/nmtkit prepare $(RECIPE) $(RECIPE_SET)
+	$(BIN)/nmtkit train $(RECIPE) $(RECIPE_SET)
 	$(BIN)/nmtkit evaluate $(RECIPE)
 
 demo:
@@ -109,13 +113,13 @@ bench-train-ab: $(STAMP)
 # fp32, bf16 autocast and the bf16 copy of `train.precision: bf16`, in turns on the same
 # batches of the peers model (docs/benchmarks.md, train-bf16; about 10 minutes).
 bench-train-bf16: $(STAMP)
-	$(BIN)/python benchmarks/train_bf16.py --work /tmp/nmtkit-train-bf16 --batches 60 --rounds 2 --out docs/benchmarks.md
+	$(BIN)/python benchmarks/train_bf16.py --work runs/bench/train-bf16 --batches 60 --rounds 2 --out docs/benchmarks.md
 
-# Real text (issue 18): nmtkit vs OpenNMT-py on Multi30k, 30 min of training per run and
+# Real text: nmtkit vs OpenNMT-py on Multi30k, 30 min of training per run and
 # direction (over 2 hours; not part of `make bench`). CORPORA: the folder with multi30k-en-de/.
 CORPORA ?= ../shared/corpora
 bench-multi30k: $(STAMP)
-	PEERS_VENV_ROOT=$(PEERS_VENV_ROOT) $(BIN)/python benchmarks/multi30k_bench.py $(CORPORA)/multi30k-en-de --work /tmp/m30bench
+	PEERS_VENV_ROOT=$(PEERS_VENV_ROOT) $(BIN)/python benchmarks/multi30k_bench.py $(CORPORA)/multi30k-en-de --work runs/bench/multi30k
 
 # nmtkit serve under load: 1/8/64 clients, batched vs unbatched vs offline, 10,000 checked
 # requests (~5 min on 2 CPU cores; needs runs/demo).
@@ -126,7 +130,7 @@ bench-serve: $(STAMP)
 # The CUDA path in under 8 minutes on one GPU (tests, training and decoding speed at the
 # Marian size, docs section `gpu-check`); on a CPU it says "no GPU" and checks the code at toy size.
 gpu-check: $(STAMP)
-	$(BIN)/python benchmarks/gpu_check.py --json /tmp/nmtkit-gpu-check.json
+	$(BIN)/python benchmarks/gpu_check.py --json runs/bench/gpu-check.json
 
 clean:
 	rm -rf runs .pytest_cache .mypy_cache .ruff_cache

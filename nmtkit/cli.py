@@ -17,7 +17,8 @@ from nmtkit.console import info, user_errors
 app = typer.Typer(
     name="nmtkit",
     help="Train recurrent encoder-decoder translation models with attention, from raw parallel "
-    "text to BLEU by sentence length. Start with `nmtkit prepare recipes/demo.yaml`.",
+    "text to BLEU by sentence length. Start with `nmtkit prepare demo` (a built-in recipe; "
+    "`nmtkit recipes` lists them).",
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode="markdown",
@@ -54,13 +55,15 @@ def prepare(
 
     Reads `data.source` (synthetic, files, tsv, jsonl or hf), drops pairs by the `data.clean`
     rules (counting each), trains SentencePiece (`tokenizer`), and writes memory-mapped shards,
-    the tokenizer model(s), the cleaned text and `manifest.json` to `RUN_DIR/data/`. Rerunning
-    with unchanged inputs and settings does nothing.
+    the tokenizer model(s), the cleaned text and `manifest.json` to `RUN_DIR/data/` (or the
+    recipe's `data_dir`). Rerunning with unchanged inputs and settings does nothing; a changed
+    input file or `data`/`tokenizer` setting redoes it all.
 
     Examples:
 
-    - `nmtkit prepare recipes/demo.yaml`
-    - `nmtkit prepare recipes/demo.yaml --set data.source.synthetic.pairs=200000`
+    - `nmtkit prepare demo`   (a built-in recipe, into `runs/demo/`; a clone has it as
+      `recipes/demo.yaml`, and a file at the path given always wins over a name)
+    - `nmtkit prepare demo --set data.source.synthetic.pairs=200000`
     - `nmtkit prepare my.yaml --set tokenizer.vocab_size=16000 --force`
 
     With `train.init_from: CKPT` (fine-tuning) the corpus is encoded with that checkpoint's
@@ -100,16 +103,20 @@ def train(
     """Train the recipe's model on its prepared data, on a GPU when there is one.
 
     Continues from `RUN_DIR/checkpoints/last.pt` when it exists (exactly where it stopped:
-    model, optimizer, schedule, random states and data position); stop criteria may be
-    changed for the continuation. Validates every `train.valid_every` updates (loss,
-    perplexity, greedy BLEU/chrF), keeps `last.pt`, `best.pt` and the best
-    `train.keep_checkpoints`, and logs to `RUN_DIR/logs/metrics.jsonl`, mirrored as TensorBoard
-    events in `RUN_DIR/tensorboard/` (`tensorboard --logdir RUN_DIR/tensorboard`; needs the
-    tensorboard package, off with `train.tensorboard=false`); when it ends, the curves are
-    drawn into `RUN_DIR/reports/training.png`. Ctrl-C (SIGINT) or SIGTERM saves `last.pt`
-    and exits; after any kill, even SIGKILL in a checkpoint write, the same command resumes
-    from the last complete checkpoint. A second `train` on the same run is refused while this
-    one holds `RUN_DIR/.lock`.
+    model, optimizer, schedule, random states and data position). A run that stopped goes
+    further only when the limit that stopped it is raised (`--set` on `train.max_steps`,
+    `max_epochs`, `max_time` or `early_stopping.patience`): `max_time` counts the training
+    time of every resume, so a demo run stopped at its `8m` needs a larger one. Validates every
+    `train.valid_every` updates (loss, perplexity, greedy BLEU/chrF), keeps `last.pt`,
+    `best.pt` and the best `train.keep_checkpoints` as `step-N.pt` (with
+    `train.average_last: N`, the last N validated ones are averaged into `avg.pt` at the end),
+    and logs to `RUN_DIR/logs/metrics.jsonl`, mirrored as TensorBoard events in
+    `RUN_DIR/tensorboard/` (`tensorboard --logdir RUN_DIR/tensorboard`; with the
+    `nmtkit[tensorboard]` extra, off with `train.tensorboard=false`); when it ends, the curves
+    are drawn into `RUN_DIR/reports/training.png` (with the `nmtkit[plot]` extra). Ctrl-C
+    (SIGINT) or SIGTERM saves `last.pt` and exits; after any kill, even SIGKILL in a checkpoint
+    write, the same command resumes from the last complete checkpoint. A second `train` on the
+    same run is refused while this one holds `RUN_DIR/.lock`.
 
     Under torchrun, or with `--nproc N`, each process trains on its share of every global
     batch (`train.batch_tokens` is the global budget), so N processes make the same updates as
@@ -117,10 +124,11 @@ def train(
 
     Examples:
 
-    - `nmtkit train recipes/demo.yaml`
-    - `nmtkit train recipes/demo.yaml --nproc 4`   (4 GPUs of this machine)
-    - `nmtkit train recipes/demo.yaml --set train.max_steps=40`   (continue to step 40)
-    - `nmtkit train recipes/demo.yaml --set model.attention=bahdanau --restart`
+    - `nmtkit train demo`
+    - `nmtkit train demo --nproc 4`   (4 GPUs of this machine)
+    - `nmtkit train demo --set train.max_time=16m`   (continue a demo run that stopped at its
+      `max_time: 8m`, for 8 minutes more)
+    - `nmtkit train demo --set model.attention=bahdanau --restart`
     """
     with user_errors():
         from nmtkit.recipe import load_recipe
@@ -158,15 +166,17 @@ def evaluate(
     `*` for p < 0.05). Resampling is seeded (`SACREBLEU_SEED`, default 12345).
 
     With a run directory (or its recipe) instead of files: translate the run's test split(s)
-    with `best.pt` and the recipe's `decode:` settings into `RUN_DIR/translations/`, score
-    them by source length as the recipe's `evaluate:` says, and write
-    `RUN_DIR/reports/<split>.json` and `<split>.png`, and the training curves
-    `RUN_DIR/reports/training.png`.
+    with `best.pt`, and with `checkpoints/avg.pt` too when the run has one (`train.average_last`
+    or `nmtkit average`), by the recipe's `decode:` settings into
+    `RUN_DIR/translations/<split>.<tgt>` (and `<split>.avg.<tgt>`); score them by length as the
+    recipe's `evaluate:` says (`--by` and `--buckets` override it), `avg.pt` as a second system
+    tested against `best.pt`; and write `RUN_DIR/reports/<split>.json` and `<split>.png`, and
+    the training curves `RUN_DIR/reports/training.png`. The plots need the `nmtkit[plot]`
+    extra (`pip install "nmtkit[plot]"`); without it a run's are left out, with a note.
 
     Examples:
 
-    - `nmtkit evaluate runs/demo`   (or `nmtkit evaluate recipes/demo.yaml`)
-
+    - `nmtkit evaluate runs/demo`   (or `nmtkit evaluate demo`, the recipe naming that run)
     - `nmtkit evaluate --hyp out.de --ref test.de`   (buckets by reference length)
     - `nmtkit evaluate --hyp out.de --ref test.de --src test.en --plot bleu.png`
     - `nmtkit evaluate --hyp luong=a.de --compare bahdanau=b.de --ref test.de --src test.en
@@ -216,13 +226,16 @@ def translate(
     size). Batched beam search with a GNMT length penalty; defaults come from the model's
     recipe (`decode:`). An empty input line gives an empty output line; a line longer than
     `--max-src-tokens` pieces is truncated with a warning. A file output is written as
-    `NAME.partial` and renamed when complete. Several `--model`s decode as an ensemble
-    (they must share the tokenizers).
+    `NAME.partial` and renamed when complete. Several `--model`s decode as an ensemble, by
+    the mean of their log-probabilities (they must share the tokenizers).
 
     Examples:
 
     - `nmtkit translate -m runs/demo -i test.en -o test.de`
-    - `echo "the old man sees the dog ." | nmtkit translate -m runs/demo --beam 1`
+    - `echo "The old man sees the dog." | nmtkit translate -m runs/demo --greedy`   (raw text
+      as it comes: cased, punctuation attached)
+    - `nmtkit translate -m runs/demo -i test.en -f tsv --nbest 5`   (per line: each
+      hypothesis and its score, tab-separated)
     - `nmtkit translate -m runs/demo -i test.en --format jsonl --nbest 5 --attention`
     - `nmtkit translate -m runs/a -m runs/b -i test.en`   (ensemble)
     - `nmtkit translate -m runs/demo -i test.en --no-shortlist`   (whole vocabulary; a shortlist
@@ -270,9 +283,13 @@ def average(
 
     Averaging the last few checkpoints of a run often gains a little BLEU for free. The
     result holds the averaged weights with the first checkpoint's recipe and tokenizers:
-    `nmtkit translate` can use it; training cannot resume from it.
+    `nmtkit translate` can use it; training cannot resume from it. Named
+    `RUN_DIR/checkpoints/avg.pt`, it is what `nmtkit evaluate RUN_DIR` scores beside `best.pt`.
 
-    Example: `nmtkit average runs/demo/checkpoints/step-*.pt -o runs/demo/checkpoints/avg.pt`
+    Examples:
+
+    - `nmtkit average runs/demo/checkpoints/step-*.pt -o runs/demo/checkpoints/avg.pt`
+      (the kept step files: the run's best `train.keep_checkpoints`)
     """
     with user_errors():
         from nmtkit.checkpoint import average_checkpoints
@@ -294,7 +311,12 @@ def score(
     output_path: opt.OutputOption = None,
     fmt: Annotated[
         str,
-        typer.Option("--format", "-f", help="tsv (log_prob<TAB>per_token<TAB>tokens) | jsonl."),
+        typer.Option(
+            "--format",
+            "-f",
+            help="tsv (log_prob, per_token and tokens, tab-separated) | jsonl (the same and "
+            "score, as JSON).",
+        ),
     ] = "tsv",
     pieces: Annotated[
         bool, typer.Option("--pieces", help="jsonl: add each piece and its log-probability.")
@@ -307,12 +329,13 @@ def score(
     """Score given translations with a model (forced decoding): one line per sentence pair.
 
     Each line gives the model's log-probability of the translation: the sum over its
-    SentencePiece pieces and the end of sentence (natural log), the mean per piece, and the
-    number of pieces; jsonl adds `score`, the sum over the GNMT length penalty of the recipe's
-    `decode.alpha` (what beam search ranks by). For a translation made by `nmtkit translate`
-    these are the numbers beam search reported, as long as SentencePiece splits the text into
-    the pieces the model produced (it almost always does). Several `--model`s score as an
-    ensemble (the mean of their log-probabilities). Use it to filter a corpus or rerank
+    SentencePiece pieces and the end of sentence (natural log), the mean per piece and the
+    number of pieces (both counting the end of sentence); jsonl adds `score`, the sum over the
+    GNMT length penalty of the recipe's `decode.alpha` (what beam search ranks by). For a
+    translation made by `nmtkit translate` these are the numbers beam search reported, as
+    long as SentencePiece splits the text into the pieces the model produced (it almost always
+    does) and no shortlist restricted the search (`--no-shortlist`). Several `--model`s score
+    as an ensemble (the mean of their log-probabilities). Use it to filter a corpus or rerank
     n-best lists. `--src` and `--tgt` must have the same number of lines.
 
     Examples:
@@ -363,7 +386,8 @@ def serve(
     false}` gives one result per line, in order, identical to `nmtkit translate --format
     jsonl`. Requests waiting at the same time are translated in one batched search (up to
     `--max-batch-tokens`, waiting at most `--max-wait-ms`). Binds 127.0.0.1 unless `--host`
-    says otherwise; SIGTERM or Ctrl-C finishes the requests in flight and exits 0.
+    says otherwise; SIGTERM or Ctrl-C finishes the requests in flight and exits 0. Needs the
+    `nmtkit[serve]` extra (`pip install "nmtkit[serve]"`).
 
     Examples:
 
@@ -371,6 +395,9 @@ def serve(
     - `nmtkit serve -m en-de=runs/demo -m runs/other --port 9000 --api-key SECRET`
     """
     with user_errors():
+        from nmtkit.extras import require_extra
+
+        require_extra("serve", "nmtkit serve")
         from nmtkit.serve.app import serve as run_server
         from nmtkit.serve.schemas import ServeSettings
 
@@ -394,6 +421,49 @@ def serve(
             precision=precision,
             threads=threads,
         )
+
+
+recipes_app = typer.Typer(rich_markup_mode="markdown")
+app.add_typer(recipes_app, name="recipes")
+
+
+@recipes_app.callback(invoke_without_command=True)
+def recipes(ctx: typer.Context) -> None:
+    """List the built-in recipes, one line each; `nmtkit recipes show NAME` prints one.
+
+    Every command that takes a recipe file takes a built-in recipe's name too (a file of that
+    name, if there is one, wins). Its run goes where the recipe says (`run_dir`, by default
+    `runs/<name>`) under the current directory, as for a recipe file.
+
+    Examples:
+
+    - `nmtkit recipes`
+    - `nmtkit prepare demo && nmtkit train demo`
+    - `nmtkit recipes show demo > my.yaml`   (a copy to edit; then `nmtkit prepare my.yaml`)
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    with user_errors():
+        import shutil
+
+        from nmtkit.builtin_recipes import listing
+
+        for line in listing(shutil.get_terminal_size((100, 24)).columns):
+            typer.echo(line)
+
+
+@recipes_app.command("show")
+def show_recipe(
+    name: Annotated[str, typer.Argument(help="A built-in recipe (`nmtkit recipes` lists them).")],
+) -> None:
+    """Print a built-in recipe's YAML as it is, comments included, to copy and edit.
+
+    Example: `nmtkit recipes show multi30k-cpu > my.yaml`
+    """
+    with user_errors():
+        from nmtkit.builtin_recipes import builtin_recipe
+
+        typer.echo(builtin_recipe(name).read_text(encoding="utf-8"), nl=False)
 
 
 def main() -> None:

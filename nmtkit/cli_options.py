@@ -9,7 +9,14 @@ from typer import Argument, Option
 
 # ruff: noqa: UP045 - typer reads these annotations at run time: Optional, not X | None, on 3.10
 
-RecipeArg = Annotated[Path, Argument(help="Recipe YAML file (see recipes/).")]
+RecipeArg = Annotated[
+    str,
+    Argument(
+        metavar="RECIPE",
+        help="Recipe YAML file, or a built-in recipe's name (`nmtkit recipes` lists them); a "
+        "file wins.",
+    ),
+]
 SetOption = Annotated[
     Optional[list[str]],
     Option(
@@ -25,7 +32,8 @@ ModelsOption = Annotated[
         "--model",
         "-m",
         metavar="CKPT",
-        help="Checkpoint, run directory (its best.pt) or recipe; repeat for an ensemble.",
+        help="Checkpoint, run directory (its checkpoints/best.pt, else last.pt) or recipe; "
+        "repeat for an ensemble.",
     ),
 ]
 InputOption = Annotated[
@@ -41,22 +49,47 @@ BeamOption = Annotated[
 ]
 GreedyOption = Annotated[bool, Option("--greedy", help="Greedy search (fastest; no n-best).")]
 BatchTokensOption = Annotated[
-    Optional[int], Option("--batch-tokens", help="Source tokens per batch, padding included.")
+    Optional[int],
+    Option(
+        "--batch-tokens",
+        help="Tokens per batch: sentences x the longest, padding included (default: the "
+        "recipe's decode.batch_tokens value).",
+    ),
 ]
 AlphaOption = Annotated[
-    Optional[float], Option("--alpha", help="GNMT length penalty exponent (0: none).")
+    Optional[float],
+    Option(
+        "--alpha",
+        help="GNMT length penalty exponent, 0 for none (default: the recipe's decode.alpha).",
+    ),
 ]
 MaxLenRatioOption = Annotated[
-    Optional[float], Option("--max-len-ratio", help="Longest output: ratio x source length + 5.")
+    Optional[float],
+    Option(
+        "--max-len-ratio",
+        help="Longest output in pieces: ratio x source pieces + 5 (default: the recipe's "
+        "decode.max_len_ratio value).",
+    ),
 ]
 MaxSrcTokensOption = Annotated[
-    Optional[int], Option("--max-src-tokens", help="Longer inputs are truncated (with a warning).")
+    Optional[int],
+    Option(
+        "--max-src-tokens",
+        help="Sources longer than this many pieces (end of sentence included) are truncated, "
+        "with a warning (default: the recipe's max_src_tokens, under decode).",
+    ),
 ]
 NbestOption = Annotated[
     int, Option("--nbest", help="Hypotheses per line (tsv/jsonl; text prints the best).")
 ]
 FormatOption = Annotated[
-    str, Option("--format", "-f", help="text | tsv (text<TAB>score per n-best) | jsonl.")
+    str,
+    Option(
+        "--format",
+        "-f",
+        help="text (the best translation) | tsv (each hypothesis and its score, tab-separated) "
+        "| jsonl (n-best with scores and log-probabilities; the attention with --attention).",
+    ),
 ]
 AttentionOption = Annotated[
     bool, Option("--attention", help="jsonl: add the best hypothesis's attention.")
@@ -65,9 +98,10 @@ ShortlistOption = Annotated[
     Optional[bool],
     Option(
         "--shortlist/--no-shortlist",
-        help="Restrict the output layer, per batch, to the target pieces the checkpoint's "
-        "lexical table predicts for the batch's source pieces plus the most frequent ones: "
-        "faster; scores become log-probabilities renormalised over that shortlist "
+        help="Restrict each sentence's output to a shortlist: the target pieces the "
+        "checkpoint's lexical table predicts for its source pieces plus the most frequent "
+        "ones (the output layer computes only the union over the batch): faster; scores "
+        "become log-probabilities renormalised over the sentence's shortlist "
         "(`nmtkit score` always uses the whole vocabulary) [default: the recipe's "
         "decode.shortlist; auto, its default, uses one where the checkpoint has a table and "
         "the target vocabulary has at least 2,000 pieces].",
@@ -80,7 +114,9 @@ ShortlistFrequentOption = Annotated[
     Optional[int],
     Option("--shortlist-frequent", help="Shortlist: most frequent target pieces always in it."),
 ]
-DeviceOption = Annotated[str, Option("--device", help="auto | cpu | cuda.")]
+DeviceOption = Annotated[
+    str, Option("--device", help="auto (a CUDA GPU, else Apple MPS, else CPU) | cpu | cuda | mps.")
+]
 PrecisionOption = Annotated[
     str,
     Option(
@@ -101,7 +137,8 @@ EvaluateRunArg = Annotated[
     Optional[Path],
     Argument(
         metavar="[RUN_DIR_OR_RECIPE]",
-        help="Translate this run's test split(s) with its best.pt and score them.",
+        help="Translate this run's test split(s) with its best.pt (and avg.pt, when it has "
+        "one) and score them.",
     ),
 ]
 HypOption = Annotated[
@@ -125,7 +162,7 @@ ByOption = Annotated[
         "--by",
         metavar="source|reference",
         help="Bucket sentences by source or reference length in words "
-        "[default: source with --src, else reference].",
+        "[default: source with --src, else reference; a run: the recipe's evaluate.by].",
     ),
 ]
 BucketsOption = Annotated[
@@ -138,10 +175,20 @@ BucketsOption = Annotated[
     ),
 ]
 JsonOption = Annotated[
-    Optional[Path], Option("--json", metavar="FILE", help="Write every number as JSON.")
+    Optional[Path],
+    Option(
+        "--json",
+        metavar="FILE",
+        help="Write every number as JSON (with --hyp; a run writes RUN_DIR/reports/).",
+    ),
 ]
 PlotOption = Annotated[
-    Optional[Path], Option("--plot", metavar="FILE", help="Plot BLEU by length (.png, .svg, .pdf).")
+    Optional[Path],
+    Option(
+        "--plot",
+        metavar="FILE",
+        help="Plot BLEU by length (.png, .svg, .pdf; with --hyp; a run writes RUN_DIR/reports/).",
+    ),
 ]
 CompareOption = Annotated[
     Optional[list[str]],
@@ -152,7 +199,7 @@ CompareOption = Annotated[
     ),
 ]
 EvaluateDeviceOption = Annotated[
-    str, Option("--device", help="With RUN_DIR: where to translate (auto|cpu|cuda).")
+    str, Option("--device", help="With RUN_DIR: where to translate (auto | cpu | cuda | mps).")
 ]
 
 # -------------------------------------------------------------------------------- serve

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from nmtkit import builtin_recipes
 from nmtkit.errors import UserError
 from nmtkit.paths import RunPaths
 from nmtkit.recipe_errors import describe_validation_error, describe_yaml_error, kind_of
@@ -397,8 +398,8 @@ class DecodeConfig(Section):
     )
     shortlist: bool | Literal["auto"] = Field(
         "auto",
-        description="restrict the output layer, per batch, to the target pieces the lexical "
-        "table predicts for the batch's source pieces plus the most frequent ones; auto: "
+        description="restrict each sentence's output to the target pieces the lexical table "
+        "predicts for its source pieces plus the most frequent ones; auto: "
         "where the checkpoint has a table (every checkpoint training writes has one) and the "
         "target vocabulary has at least 2,000 pieces",
     )
@@ -461,10 +462,13 @@ class Recipe(Section):
 
 
 def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Recipe:
-    """Read, override (`key.path=value`, value parsed as YAML) and validate a recipe."""
-    path = Path(path)
+    """Read, override (`key.path=value`, value parsed as YAML) and validate a recipe: a file,
+    or the name of a built-in recipe (`demo`; `nmtkit.builtin_recipes`), a file winning."""
+    spec, path = path, builtin_recipes.find_recipe(path)
     if not path.exists():
-        raise RecipeError(f"recipe {path} does not exist")
+        if builtin_recipes.looks_like_name(spec):
+            raise RecipeError(builtin_recipes.unknown_recipe(str(spec)))
+        raise RecipeError(f"recipe {path} does not exist{builtin_recipes.missing_file_hint(path)}")
     if path.is_dir():
         raise RecipeError(f"recipe {path} is a directory; give the path of a YAML file")
     try:

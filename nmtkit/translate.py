@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from pydantic import Field, ValidationError, model_validator
 
+from nmtkit.builtin_recipes import builtin_recipes
 from nmtkit.checkpoint import Checkpoint
 from nmtkit.data.batching import make_batches, pad
 from nmtkit.data.lexical import LexicalTable
@@ -43,7 +44,7 @@ from nmtkit.search.model import Shortlist, as_search_model
 # decode.shortlist auto: below this many target pieces a batch's shortlist is most of the
 # vocabulary and costs more than it saves (whole command, fp32: the peers model, 1,400 pieces,
 # beam 5 1.00x, greedy 0.95x; in-process: the demo, 3,000, 1.24x / 1.13x; Multi30k, 8,000,
-# 1.68x / 1.28x; docs/benchmarks.md, "peers" and "shortlist and bf16")
+# 1.68x / 1.28x; docs/benchmarks.md, "Decoding speed")
 SHORTLIST_MIN_VOCAB = 2000
 WINDOW_LINES = 4096  # lines sorted together; bounds memory and the reordering delay
 ModelSource = str | Path  # a checkpoint, a run directory or a recipe
@@ -176,9 +177,12 @@ class LoadedModel:
 
 
 def resolve_checkpoint(path: ModelSource) -> Path:
-    """A checkpoint file; a run directory (or a recipe) means its checkpoints/best.pt."""
+    """A checkpoint file; a run directory (or a recipe, or a built-in recipe's name that is
+    no path here) means its checkpoints/best.pt."""
     path = Path(path)
-    if path.is_file() and path.suffix in (".yaml", ".yml"):
+    if (path.is_file() and path.suffix in (".yaml", ".yml")) or (
+        not path.exists() and str(path) in builtin_recipes()
+    ):
         path = load_recipe(path).run_path
     if path.is_file():
         return path
@@ -258,7 +262,7 @@ class Translator:
         """The models that decode with `options`: bf16 on a CPU is a copy of each model with
         bf16 weights, made once (autocast would cast the weights and activations at every
         step and gained 1.09-1.27x over fp32 for beam 5 on the Multi30k model, the copy
-        1.38-1.57x; docs/benchmarks.md, "shortlist and bf16")."""
+        1.38-1.57x; docs/dev/performance-notes.md)."""
         if not self._bf16_weights(options):
             return self.models
         if self._bf16_models is None:  # normal tensors even when asked inside inference_mode

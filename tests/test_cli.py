@@ -15,7 +15,7 @@ def test_help_lists_commands_with_examples() -> None:
     assert result.exit_code == 0
     assert "prepare" in result.stdout
     prepare_help = one_line(run_cli("prepare", "--help").stdout)
-    assert "nmtkit prepare recipes/demo.yaml" in prepare_help
+    assert "nmtkit prepare demo" in prepare_help
     assert "--set" in prepare_help and "--force" in prepare_help
 
 

@@ -27,7 +27,13 @@ FORBIDDEN = {
     "nmtkit.serve": ("nmtkit.train", "nmtkit.cli", "nmtkit.evaluate"),
     "nmtkit.recipe": ("nmtkit.",),  # shared ground: only errors and paths below it
 }
-SHARED_GROUND = {"nmtkit.errors", "nmtkit.paths", "nmtkit.console", "nmtkit.recipe_errors"}
+SHARED_GROUND = {
+    "nmtkit.errors",
+    "nmtkit.paths",
+    "nmtkit.console",
+    "nmtkit.recipe_errors",
+    "nmtkit.builtin_recipes",
+}
 
 
 def module_name(path: Path, root: Path = PACKAGE) -> str:

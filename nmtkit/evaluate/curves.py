@@ -18,7 +18,8 @@ Wall time is each record's `elapsed`: seconds of training since the run began, s
 resumes (a resumed run continues the clock saved in `last.pt`, so the time a run was stopped
 is not counted, nor the updates lost after its last checkpoint). Validation records without it
 (logs written before it was recorded there) get the train records' clock interpolated at their
-step. matplotlib is imported only when drawing, with its Agg canvas.
+step. matplotlib (the `plot` extra) is imported only when drawing, with its Agg canvas;
+without it, `write_training_plot` says so in one line and draws nothing.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nmtkit.console import info
+from nmtkit.extras import has_extra, note_skipped
 from nmtkit.paths import RunPaths, atomic_write
 
 if TYPE_CHECKING:
@@ -95,7 +97,11 @@ def read_curves(path: Path) -> Curves:
 
 def write_training_plot(paths: RunPaths) -> Path | None:
     """Draw the run's metrics log into `reports/training.png`; the path written, or None
-    (with a one-line note) when the log is missing or has no records yet."""
+    (with a one-line note) when the log is missing or has no records yet, or matplotlib is
+    not installed."""
+    if not has_extra("plot"):
+        note_skipped("training curves (reports/training.png)", "plot")
+        return None
     curves, out = read_curves(paths.metrics), paths.reports / "training.png"
     if not (curves.train or curves.valid):
         reason = "has no records yet" if paths.metrics.exists() else "does not exist"

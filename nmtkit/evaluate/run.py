@@ -9,7 +9,8 @@ Run mode (`RUN_DIR_OR_RECIPE`, `evaluate_run`): for each prepared split whose na
 `test`, the cleaned source text (`RUN_DIR/data/text/<split>.<src>`) is translated with the
 recipe's `decode:` settings into `RUN_DIR/translations/<split>.<tgt>`, then scored as in file
 mode, bucketed as the recipe's `evaluate:` section says. The report goes to
-`RUN_DIR/reports/<split>.json` and the plot to `RUN_DIR/reports/<split>.png`. The run's
+`RUN_DIR/reports/<split>.json` and the plot to `RUN_DIR/reports/<split>.png` (without
+matplotlib, the `plot` extra, a one-line note instead: the scores and JSON stay). The run's
 checkpoint is loaded once (`nmtkit.Translator`) for all its test splits. The training curves
 are drawn again from the run's log into `RUN_DIR/reports/training.png` (`curves`).
 """
@@ -27,6 +28,7 @@ from nmtkit.evaluate.curves import write_training_plot
 from nmtkit.evaluate.plot import plot_format, plot_report
 from nmtkit.evaluate.report import DEFAULT_EDGES, LengthReport, build_report, check_by, parse_edges
 from nmtkit.evaluate.tables import print_report, write_report_json
+from nmtkit.extras import has_extra, note_skipped, require_extra
 from nmtkit.paths import RunPaths
 from nmtkit.recipe import LengthBy, Recipe, load_recipe
 
@@ -58,7 +60,8 @@ def evaluate_command(
             raise UserError("give either a run directory (or recipe) or --hyp/--ref, not both")
         by_ = None if by is None else check_by(by)
         for result in evaluate_run(run, device=device, by=by_, edges=edges):
-            info(f"{result.split}: translations {result.translations}, plot {result.plot_path}")
+            plotted = "" if result.plot_path is None else f", plot {result.plot_path}"
+            info(f"{result.split}: translations {result.translations}{plotted}")
         return
     if hyp is None or ref is None:
         raise UserError("give --hyp FILE and --ref FILE, or a run directory (or recipe)")
@@ -108,8 +111,9 @@ def evaluate_files(
     it as JSON and as a plot when asked. `by` defaults to source when `src` is given."""
     from nmtkit.data.sources import read_lines
 
-    if plot_path is not None:
-        plot_format(plot_path)  # a bad file name fails now, not after the scoring
+    if plot_path is not None:  # a bad file name or no matplotlib fails now, before the scoring
+        plot_format(plot_path)
+        require_extra("plot", "nmtkit evaluate --plot")
     by = by or ("source" if src is not None else "reference")
     paths = [*systems.values(), ref] + ([] if src is None else [src])
     files = {path: list(read_lines(path)) for path in paths}
@@ -144,7 +148,7 @@ class SplitResult:
     translations: Path
     report: LengthReport
     json_path: Path
-    plot_path: Path
+    plot_path: Path | None  # None without matplotlib (the `plot` extra)
 
 
 def open_run(target: Path) -> tuple[RunPaths, Recipe]:
@@ -201,6 +205,9 @@ def evaluate_run(
         checkpoints[f"{recipe.name}.avg"] = averaged
     translators = {name: Translator.load(path, device=device) for name, path in checkpoints.items()}
     write_training_plot(paths)  # after the checks: a run that cannot be evaluated gets nothing
+    plots = has_extra("plot")  # a by-product: without matplotlib, said once, the scores stay
+    if not plots:
+        note_skipped("the BLEU-by-length plots (reports/<split>.png)", "plot")
     results = []
     for split in splits:
         source, reference = data.text(split, "src"), data.text(split, "tgt")
@@ -212,7 +219,8 @@ def evaluate_run(
             translate_file(
                 translator, options, input_path=source, output_path=hyp, show_progress=True
             )
-        json_path, plot_path = paths.reports / f"{split}.json", paths.reports / f"{split}.png"
+        json_path = paths.reports / f"{split}.json"
+        plot_path = paths.reports / f"{split}.png" if plots else None
         report = evaluate_files(
             hyps,
             reference,

@@ -5,11 +5,12 @@ the scalars `train/loss`, `train/ppl`, `train/lr`, `train/tok_per_s`; a validati
 `valid/loss`, `valid/ppl`, `valid/bleu`, `valid/chrf` and its sample translations as a markdown
 table (`valid/samples`). Events are flushed at each validation. Only rank 0 writes.
 
-`tensorboard` is an optional dependency (`pip install tensorboard`), imported here only when
-training starts, so `import nmtkit` and `nmtkit --help` never load it; without it training says
-so once and carries on. A resumed run appends to the same directory: its writer's `purge_step`
-hides the events a killed run wrote after the checkpoint it resumes from, as
-`MetricsLog.truncate_after` drops their records; `--restart` deletes the old event files.
+`tensorboard` is optional (the `tensorboard` extra: `pip install "nmtkit[tensorboard]"`),
+imported here only when training starts, so `import nmtkit` and `nmtkit --help` never load it;
+without it training says so once (`INSTALL_NOTE`, naming the extra) and carries on. A resumed
+run appends to the same directory: its writer's `purge_step` hides the events a killed run
+wrote after the checkpoint it resumes from, as `MetricsLog.truncate_after` drops their
+records; `--restart` deletes the old event files.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nmtkit import console
+from nmtkit.extras import note_skipped, skip_note
 from nmtkit.paths import write_error
 
 if TYPE_CHECKING:
@@ -30,7 +31,8 @@ SCALARS = {  # record kind -> the record's keys written as `<kind>/<key>`
 }
 SAMPLES_TAG = "valid/samples"
 EVENT_FILES = "events.out.tfevents.*"
-INSTALL_NOTE = "TensorBoard event files off: pip install tensorboard"
+TENSORBOARD_SKIPPED = ("TensorBoard event files", "tensorboard")
+INSTALL_NOTE = skip_note(*TENSORBOARD_SKIPPED)
 
 
 class TensorBoardLog:
@@ -47,7 +49,7 @@ class TensorBoardLog:
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError:
-            console.info(f"[yellow]{INSTALL_NOTE}[/]")
+            note_skipped(*TENSORBOARD_SKIPPED)
             return cls()
         try:
             if restart:
