@@ -381,27 +381,28 @@ def test_average_refuses_one_checkpoint_and_different_models(trained: Path, tmp_
     assert not (tmp_path / "b.pt").exists()
 
 
-# ------------------------------------------------------------------------ README example
+# ------------------------------------------------------------- the Python page's first example
 
 
-def readme_python_example() -> str:
-    readme = Path(__file__).resolve().parents[1] / "README.md"
-    section = readme.read_text(encoding="utf-8").split("## From Python", 1)[1]
+def python_page_example() -> str:
+    page = Path(__file__).resolve().parents[1] / "docs" / "python.md"
+    section = page.read_text(encoding="utf-8").split("## Translating", 1)[1]
     match = re.search(r"```python\n(.*?)```", section, re.DOTALL)
-    assert match, "README's 'From Python' section has no python block"
+    assert match, "docs/python.md's 'Translating' section has no python block"
     return match.group(1)
 
 
-def test_readme_python_example_runs(
+def test_python_page_example_prints_what_it_says(
     trained: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The README's Python example, as written, on this module's tiny model as runs/demo."""
+    """docs/python.md's first example, as written, on the tiny model as runs/demo, prints what
+    its comments say (tests/test_docs.py runs every example; this one checks its output)."""
     (tmp_path / "runs").mkdir()
     os.symlink(trained / "run", tmp_path / "runs" / "demo")
     monkeypatch.chdir(tmp_path)
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        exec(compile(readme_python_example(), "README.md", "exec"), {})
+        exec(compile(python_page_example(), "docs/python.md", "exec"), {})
     lines = out.getvalue().splitlines()
     assert len(lines) == 1 + 3 + 2  # best text, 3-best with scores, pieces, attention shape
     assert re.fullmatch(r"\s*-?\d+\.\d{3}  .*", lines[1])
