@@ -13,8 +13,9 @@
 #   make TORCH=torch==2.13.0 … take torch from a specific requirement (CI uses the local CPU wheel)
 
 PYTHON ?= python3
-TORCH  ?= torch
-VENV   ?= .venv
+TORCH  ?= torch>=2.6
+# One environment per interpreter: make test PYTHON=python3.10 builds .venv-python3.10
+VENV   ?= $(if $(filter python3,$(PYTHON)),.venv,.venv-$(notdir $(PYTHON)))
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 RECIPE ?= recipes/demo.yaml
@@ -32,7 +33,7 @@ help:
 
 install: $(STAMP)
 
-# Torch comes first and from $(TORCH), so the package's plain `torch` requirement is then
+# Torch comes first and from $(TORCH), so the package's `torch>=2.6` requirement is then
 # already satisfied and pip does not go looking for a newer (CUDA, several GB) build. `.[dev]`
 # is everything a developer needs: the core, every extra (serve, plot, tensorboard) and the tools.
 $(STAMP): pyproject.toml setup.py

@@ -226,7 +226,7 @@ def translate(
     size). Batched beam search with a GNMT length penalty; defaults come from the model's
     recipe (`decode:`). An empty input line gives an empty output line; a line longer than
     `--max-src-tokens` pieces is truncated with a warning. A file output is written as
-    `NAME.partial` and renamed when complete. Several `--model`s decode as an ensemble, by
+    `NAME.PID.partial` and renamed when complete. Several `--model`s decode as an ensemble, by
     the mean of their log-probabilities (they must share the tokenizers).
 
     Examples:

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, cast
+from typing import Any, BinaryIO, TextIO, cast
 
 from nmtkit.errors import UserError
 
@@ -101,14 +101,26 @@ class DataPaths:
         return self.root / "shards" / f"{split}.{side}"
 
 
+def _read_umask() -> int:
+    """The process's umask (only readable by setting it: set and restored at once, at import,
+    before any thread of ours writes files)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+FILE_MODE = 0o666 & ~_read_umask()  # what open() would give a new file: mkstemp gives 0600
+
+
 class WriteError(UserError):
     """A file could not be written (disk full, quota, permissions); the old one is intact."""
 
 
 def atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
     """Write a file so that readers see the old content or the new, never a partial one:
-    `write` fills a temporary file in the same directory (`.NAME.*.tmp`), which is flushed to
-    disk and renamed over `path`. On any error the temporary file is removed and `path` is
+    `write` fills a temporary file in the same directory (`.NAME.*.tmp`), which is given the
+    mode a new file gets under the umask (not mkstemp's 0600), flushed to disk and renamed over
+    `path`. On any error the temporary file is removed and `path` is
     untouched; an operating-system error (disk full, ...) becomes a WriteError naming `path`."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -125,6 +137,8 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
                     raise writer.error from None
                 raise
             f.flush()
+            if hasattr(os, "fchmod"):  # readable as any new file (e.g. by a serving account)
+                os.fchmod(f.fileno(), FILE_MODE)
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException as exc:
@@ -175,34 +189,99 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda f: f.write(text.encode("utf-8")))
 
 
+def partial_path(path: Path) -> Path:
+    """`NAME.PID.partial`: one per process, so two runs writing the same output never share one."""
+    return path.with_name(f"{path.name}.{os.getpid()}.partial")
+
+
+@contextmanager
+def partial_output(path: Path) -> Iterator[TextIO]:
+    """A text output written line by line (`translate -o`, `score -o`), which may be too large
+    for `atomic_write`'s one call: the block writes to `partial_path(path)`, which is fsynced
+    and renamed over `path` when the block ends. Ctrl-C/SIGTERM (KeyboardInterrupt) keep the
+    partial file, with the whole lines written so far; any other error removes it, and an
+    operating-system error (disk full, ...) becomes a WriteError naming `path`."""
+    partial = partial_path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(partial, "w", encoding="utf-8", newline="\n") as out:
+            yield out
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(partial, path)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:
+        partial.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise WriteError(
+                f"{write_error(path, exc)}. Free some space (or fix the folder) and run the same "
+                "command again"
+            ) from None
+        raise
+
+
 @contextmanager
 def run_lock(root: Path, command: str) -> Iterator[None]:
-    """Hold an exclusive lock on `root/.lock` while `command` works in the run directory, so that
-    a second process on the same run is refused instead of interleaving its checkpoints with
-    ours. The kernel releases the lock however the process dies (no stale locks after SIGKILL).
-    Without `fcntl` (Windows), no lock."""
+    """Hold an exclusive lock on `root/.lock` while `command` (`train`, `prepare`) works in the
+    run directory, so that a second process on the same run is refused instead of interleaving
+    its checkpoints with ours or replacing the data under it. The kernel releases the lock
+    however the process dies (no stale locks after SIGKILL). Without `fcntl` (Windows), no lock."""
+    with _flock(root, root / ".lock", command, shared=False, other="another process"):
+        yield
+
+
+@contextmanager
+def data_lock(paths: RunPaths, command: str, *, shared: bool) -> Iterator[None]:
+    """Lock a recipe's `data_dir` (a prepared data directory outside the run, which other runs
+    may share) while `command` uses it: `prepare` exclusively, `train` shared (runs on one data
+    directory train side by side, and a `prepare` of it waits for none of them: it is refused).
+    The lock file is `.NAME.lock` beside the directory, since `prepare` replaces the directory
+    whole. Data inside the run directory needs nothing beyond `run_lock`."""
+    if paths.data_root is None:
+        yield
+        return
+    data = paths.data
+    lock = data.with_name(f".{data.name}.lock")
+    with _flock(data, lock, command, shared=shared, other="an `nmtkit train` on this data"):
+        yield
+
+
+@contextmanager
+def _flock(what: Path, lock: Path, command: str, *, shared: bool, other: str) -> Iterator[None]:
+    """`flock` on `lock` for `what`; an exclusive holder writes who it is into the file, shared
+    holders leave it empty (`other` names them when they block an exclusive one)."""
     try:
         import fcntl
     except ImportError:  # pragma: no cover - not POSIX
         yield
         return
     try:
-        root.mkdir(parents=True, exist_ok=True)
-        handle = open(root / ".lock", "a+", encoding="utf-8")  # noqa: SIM115 - held until exit
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(lock, "a+", encoding="utf-8")  # noqa: SIM115 - held until exit
     except OSError as exc:
-        raise write_error(root / ".lock", exc) from None
+        raise write_error(lock, exc) from None
     with handle:
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(handle, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         except BlockingIOError:
             handle.seek(0)
-            holder = handle.read().strip() or "another process"
+            holder = handle.read().strip()
+            who = f"`{holder}`" if holder else other
+            instead = "another run_dir" if lock.name == ".lock" else "another data_dir"
             raise UserError(
-                f"{root} is in use: `{holder}` holds {root / '.lock'}; wait for it to finish, "
-                "stop it, or give this run another run_dir"
+                f"{what} is in use: {who} holds {lock}; wait for it to finish, stop it, or give "
+                f"this run {instead}"
             ) from None
         handle.seek(0)
-        handle.truncate()
+        handle.truncate()  # a shared holder: the name of a killed exclusive one, if any, goes
+        if shared:
+            yield
+            return
         handle.write(f"nmtkit {command} (pid {os.getpid()})\n")
         handle.flush()
-        yield
+        try:
+            yield
+        finally:  # a shared holder after us must not be named as us
+            handle.seek(0)
+            handle.truncate()

@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
-import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -35,6 +34,7 @@ from nmtkit.data.batching import make_batches, pad
 from nmtkit.data.sources import read_parallel_files
 from nmtkit.data.tokenizer import BOS_ID, EOS_ID
 from nmtkit.errors import Interrupts, UserError
+from nmtkit.paths import partial_output
 from nmtkit.search.hypothesis import length_penalty
 from nmtkit.translate import WINDOW_LINES, DecodeOptions, ModelSource, Translator
 from nmtkit.translate_files import MAX_WARNINGS, count_lines
@@ -225,8 +225,9 @@ def score_files(
     max_src_tokens: int | None = None,
 ) -> int:
     """`nmtkit score`: one output line per (src, tgt) line pair, in order, to a file (written
-    as NAME.partial and renamed when complete) or stdout; returns the number of lines. Files
-    with different line counts are an error before anything is written."""
+    as NAME.PID.partial, fsynced and renamed when complete; a full disk is a clear error) or
+    stdout; returns the number of lines. Files with different line counts are an error before
+    anything is written."""
     if fmt not in FORMATS:
         raise UserError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     if pieces and fmt != "jsonl":
@@ -255,12 +256,10 @@ def score_files(
         max_src_tokens=max_src_tokens,
         warn=warn,
     )
-    partial = None if output_path is None else output_path.with_name(output_path.name + ".partial")
     with contextlib.ExitStack() as stack:
         out: Any = sys.stdout
-        if partial is not None:
-            partial.parent.mkdir(parents=True, exist_ok=True)
-            out = stack.enter_context(open(partial, "w", encoding="utf-8", newline="\n"))
+        if output_path is not None:
+            out = stack.enter_context(partial_output(output_path))
         with Interrupts() as interrupts:
             for result in results:
                 line = (
@@ -272,8 +271,7 @@ def score_files(
                     out.write(line + "\n")
                 written += 1
         out.flush()
-    if partial is not None and output_path is not None:
-        os.replace(partial, output_path)
+    if output_path is not None:
         seconds = time.perf_counter() - start
         console.info(f"scored {written:,} pairs in {seconds:.1f} s into {output_path}")
     if warnings > MAX_WARNINGS:

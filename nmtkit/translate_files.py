@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -20,6 +19,7 @@ from typing import Any
 from nmtkit import console
 from nmtkit.data.sources import decode_lines, one_line
 from nmtkit.errors import Interrupts, UserError
+from nmtkit.paths import partial_output, partial_path
 from nmtkit.translate import WINDOW_LINES, DecodeOptions, Translation, Translator
 
 FORMATS = ("text", "tsv", "jsonl")
@@ -68,9 +68,10 @@ def translate_file(
     """`nmtkit translate`: a file (None: stdin) to a file (None: stdout), one line per line.
 
     `options` default to the translator's (its recipe's `decode:`). A file output is written
-    as `NAME.partial` and renamed when complete, so an interrupted run never leaves a truncated
-    file under the final name. The progress bar (stderr) is on by default for a file input
-    unless stdout is a pipe.
+    as `NAME.PID.partial` (PID: this process's), fsynced and renamed when complete, so an
+    interrupted run never leaves a truncated file under the final name; a failed write (disk
+    full) is a WriteError and leaves no partial file. The progress bar (stderr) is on by
+    default for a file input unless stdout is a pipe.
     """
     options = options or translator.defaults
     if fmt not in FORMATS:
@@ -100,15 +101,10 @@ def translate_file(
         results = translator.translate_stream(
             decode_lines(source, name, allow_nul=True), options, warn=warn, done=done, window=window
         )
-        out: Any = sys.stdout
-        if output_path is not None:
-            output_path.parent.mkdir(parents=True, exist_ok=True)
-            out = stack.enter_context(
-                open(_partial(output_path), "w", encoding="utf-8", newline="\n")
-            )
-        _write_results(results, out, output_path, fmt, stats)
-    if output_path is not None:
-        os.replace(_partial(output_path), output_path)
+        if output_path is None:
+            _write_results(results, sys.stdout, None, fmt, stats)
+        else:
+            _write_file(results, output_path, fmt, stats)
     stats.seconds = time.perf_counter() - start
     if stats.truncated > MAX_WARNINGS:
         console.info(f"[yellow]warning:[/] {stats.truncated} lines truncated in all")
@@ -126,10 +122,18 @@ def _progress(stack: contextlib.ExitStack, input_path: Path | None) -> Callable[
     return lambda n: bar.advance(task, n)
 
 
+def _write_file(
+    results: Iterable[Translation], path: Path, fmt: str, stats: TranslateStats
+) -> None:
+    """Write the results to `path` through its partial file (`paths.partial_output`)."""
+    with partial_output(path) as out:
+        _write_results(results, out, path, fmt, stats)
+
+
 def _write_results(
     results: Iterable[Translation], out: Any, path: Path | None, fmt: str, stats: TranslateStats
 ) -> None:
-    """Write one line per result to `out` (NAME.partial for a file `path`), counting them.
+    """Write one line per result to `out` (the partial file for a file `path`), counting them.
     SIGINT/SIGTERM stop it between lines, never inside one, and say what was kept."""
     with Interrupts() as interrupts:
         try:
@@ -142,13 +146,9 @@ def _write_results(
         except KeyboardInterrupt:
             if path is not None:
                 out.flush()
-                done = count_lines(_partial(path))  # the signal may fall after a write
+                done = count_lines(partial_path(path))  # the signal may fall after a write
                 console.info(
-                    f"interrupted after {done:,} lines; they are in {_partial(path)} "
+                    f"interrupted after {done:,} lines; they are in {partial_path(path)} "
                     f"({path} is written only by a complete run)"
                 )
             raise
-
-
-def _partial(path: Path) -> Path:
-    return path.with_name(path.name + ".partial")

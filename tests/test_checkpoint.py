@@ -148,3 +148,38 @@ def test_keeper_keeps_best_n_and_links_best(tmp_path: Path) -> None:
     keeper.save(plain(step=41), step=41)  # last only
     assert Checkpoint.read(tmp_path / "last.pt").step == 41
     assert Checkpoint.read(tmp_path / "step-0000040.pt").step == 40
+
+
+WRITE_BOTH = """
+import sys, torch
+from pathlib import Path
+from nmtkit.checkpoint import Checkpoint, TokenizerModels
+from nmtkit.paths import atomic_write_text
+folder = Path(sys.argv[1])
+tokenizer = TokenizerModels(True, b"spm", b"spm", "a", "a")
+checkpoint = Checkpoint({"w": torch.zeros(2)}, "name: x\\n", tokenizer, ("en", "de"), (8, 8))
+checkpoint.write(folder / "c.pt")
+atomic_write_text(folder / "scores.json", "{}\\n")
+"""
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o027, 0o640)])
+def test_written_files_get_the_mode_of_the_umask(tmp_path: Path, umask: int, mode: int) -> None:
+    """Not mkstemp's 0600: a checkpoint or a JSON file is readable as any new file would be
+    (e.g. by the account that serves the model)."""
+    import os
+    import stat
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    subprocess.run(
+        [sys.executable, "-c", WRITE_BOTH, str(tmp_path)],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        preexec_fn=lambda: os.umask(umask),  # before the child imports anything
+        check=True,
+        timeout=120,
+    )
+    for name in ("c.pt", "scores.json"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == mode, name

@@ -80,6 +80,26 @@ def requirement_name(spec: str) -> str:
     return name.strip().lower().replace("_", "-")
 
 
+def test_torch_is_at_least_2_6() -> None:
+    """torch <= 2.5.1 lets a crafted checkpoint run code through `torch.load(weights_only=True)`
+    (CVE-2025-32434), the very load that makes reading a checkpoint safe; every place that
+    names a torch requirement asks for 2.6 or newer."""
+    tomllib = pytest.importorskip("tomllib")
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    specs = [
+        *project["dependencies"],
+        *(d for ds in project["optional-dependencies"].values() for d in ds),
+    ]
+    torch = [Requirement(s) for s in specs if Requirement(s).name == "torch"]
+    assert torch, "torch is a core dependency"
+    for requirement in torch:
+        assert not requirement.specifier.contains("2.5.1") and requirement.specifier.contains("2.6")
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    assert "TORCH  ?= torch>=2.6" in makefile
+
+
 def test_metadata_is_mit_with_a_lean_core_and_the_extras(wheel: Path) -> None:
     meta = metadata(wheel)
     assert meta["License-Expression"] == "MIT"

@@ -10,6 +10,7 @@ give one translation each, in order. Through the CLI: one output line per input 
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import json
 import math
@@ -193,6 +194,86 @@ def test_cli_single_line_through_stdin_and_to_a_file(trained: Path, tmp_path: Pa
     assert result.exit_code == 0, result.stderr
     assert len(out.read_text(encoding="utf-8").splitlines()) == 1
     assert not list(out.parent.glob("*.partial"))
+
+
+class _FullDisk:
+    """A text file whose writes fail with ENOSPC after `room` characters."""
+
+    def __init__(self, f: io.TextIOBase, room: int) -> None:
+        self.f, self.room = f, room
+
+    def write(self, text: str) -> int:
+        if len(text) > self.room:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        self.room -= len(text)
+        return self.f.write(text)
+
+    def __enter__(self) -> _FullDisk:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.f.close()
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.f, name)
+
+
+@pytest.mark.parametrize("existing", [False, True])
+def test_cli_disk_full_while_writing_the_output_is_a_clear_error(
+    trained: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, existing: bool
+) -> None:
+    """ENOSPC mid-file: the message training gives for a full disk (one paragraph, exit 2, no
+    traceback); no partial file is left and an existing output is untouched."""
+    import nmtkit.paths as paths  # where the partial file is opened
+
+    src = write_lines(tmp_path / "in.en", ["the dog", "a cat sees the house", "the man"] * 20)
+    out = tmp_path / "out.de"
+    if existing:
+        out.write_text("old\n", encoding="utf-8")
+    real_open = open
+
+    def opening(file: object, mode: str = "r", *args: object, **kwargs: object) -> object:
+        f = real_open(file, mode, *args, **kwargs)  # type: ignore[call-overload]
+        return _FullDisk(f, room=20) if "w" in mode else f
+
+    monkeypatch.setattr(paths, "open", opening, raising=False)
+    result = run_cli("translate", "--model", trained / "run", "-i", src, "-o", out)
+    monkeypatch.undo()
+    assert result.exit_code == 2, result.stderr
+    message = one_line(result.stderr)
+    assert f"error: could not write {out}: No space left on device (ENOSPC); " in message
+    kept = "the previous version is intact" if existing else "nothing was written"
+    assert kept in message and "Free some space" in message and "Traceback" not in message
+    assert out.read_text(encoding="utf-8") == "old\n" if existing else not out.exists()
+    assert not list(tmp_path.glob("*.partial"))
+
+
+def test_the_output_is_fsynced_before_the_rename_under_a_name_of_its_own(
+    trained: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The partial file is NAME.PID.partial (two runs to one -o never share one), and its bytes
+    reach the disk (fsync) before it is renamed to NAME."""
+    src = write_lines(tmp_path / "in.en", ["the dog", "the man"])
+    out = tmp_path / "out.de"
+    events: list[tuple[str, str]] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    def replace(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> None:
+        events.append(("replace", str(a)))
+        real_replace(a, b)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    result = run_cli("translate", "--model", trained / "run", "-i", src, "-o", out)
+    monkeypatch.undo()
+    assert result.exit_code == 0, result.stderr
+    partial = str(tmp_path / f"out.de.{os.getpid()}.partial")
+    assert events[-2:] == [("fsync", partial), ("replace", partial)]
+    assert len(out.read_text(encoding="utf-8").splitlines()) == 2
 
 
 def test_cli_empty_input_gives_empty_output(trained: Path, tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from nmtkit.data.lexical import LexicalTable, learn_lexical_table
 from nmtkit.data.shards import Shard
@@ -38,6 +38,14 @@ class TokenizerInfo(_Part):
     tgt_sha256: str
     src_vocab_size: int
     tgt_vocab_size: int
+
+    @field_validator("src_model", "tgt_model")
+    @classmethod
+    def _bare_file_name(cls, name: str) -> str:
+        """A file of the data directory itself: a manifest cannot point outside it."""
+        if name in ("", ".", "..") or "/" in name or "\\" in name or Path(name).is_absolute():
+            raise ValueError(f"must be the bare name of a file in the data directory, got {name!r}")
+        return name
 
 
 class LengthStats(_Part):

@@ -25,7 +25,7 @@ from nmtkit.data.shards import Shard, ShardWriter, token_dtype
 from nmtkit.data.sources import Pair, available_splits, describe_split, iter_pairs
 from nmtkit.data.tokenizer import Tokenizer, TokenizerModels, train_sentencepiece
 from nmtkit.errors import UserError
-from nmtkit.paths import SIDES, DataPaths, atomic_write_text
+from nmtkit.paths import SIDES, DataPaths, atomic_write_text, data_lock, run_lock
 from nmtkit.recipe import DataConfig, Recipe
 
 ENCODE_CHUNK = 10_000  # lines per SentencePiece batch call
@@ -41,6 +41,12 @@ def prepare(
     `tokenizers`: encode with these SentencePiece models instead of training new ones: those of
     the checkpoint that `train.init_from` names (the caller reads it; it is required then), so a
     fine-tuned model keeps its vocabulary."""
+    # The run's lock (a `train` of this run is refused, and refuses us), and the data_dir's.
+    with run_lock(recipe.run_path, "prepare"), data_lock(recipe.paths, "prepare", shared=False):
+        return _prepare(recipe, force=force, tokenizers=tokenizers)
+
+
+def _prepare(recipe: Recipe, *, force: bool, tokenizers: TokenizerModels | None) -> mf.Manifest:
     paths = recipe.paths
     if recipe.train.init_from is not None and tokenizers is None:
         raise UserError(

@@ -7,9 +7,10 @@ best `keep_checkpoints` (and the last `average_last`) are kept as `step-NNNNNNN.
 Training stops at `max_steps`, `max_epochs`, `max_time` (wall clock summed over resumes), when
 early stopping runs out of patience, on SIGINT/SIGTERM (after saving `last.pt`), or when the
 loss is not finite MAX_BAD_LOSSES updates in a row (nothing is saved then). The run directory
-is locked while training (`RUN_DIR/.lock`). Under torchrun every rank runs this loop on its
-share of each global batch (`train.distributed`); in a world of one it is exactly the
-single-process loop.
+is locked while training (`RUN_DIR/.lock`; a `data_dir` outside it is locked shared, so that
+runs train side by side on it and a `prepare` of it is refused). Under torchrun every rank runs
+this loop on its share of each global batch (`train.distributed`); in a world of one it is
+exactly the single-process loop.
 Rank 0 mirrors every log record to TensorBoard (`train.tensorboard`) and, however training
 ends, draws the log as `reports/training.png`.
 """
@@ -30,7 +31,7 @@ from nmtkit.data.tokenizer import PAD_ID
 from nmtkit.device import pick_device, training_precision
 from nmtkit.errors import UserError
 from nmtkit.evaluate.curves import write_training_plot
-from nmtkit.paths import run_lock
+from nmtkit.paths import data_lock, run_lock
 from nmtkit.recipe import Recipe
 from nmtkit.train.distributed import World, no_sync
 from nmtkit.train.loss import projected_loss
@@ -60,8 +61,10 @@ def train(recipe: Recipe, *, restart: bool = False) -> TrainResult:
     recipe = _resolve_precision(recipe, device)
     with World.from_env(device) as world:
         console.set_rank(world.rank)
-        lock = run_lock(recipe.run_path, "train") if world.is_main else contextlib.nullcontext()
-        with lock:  # rank 0 holds the lock for all
+        with contextlib.ExitStack() as locks:
+            if world.is_main:  # rank 0 holds the locks for all
+                locks.enter_context(run_lock(recipe.run_path, "train"))
+                locks.enter_context(data_lock(recipe.paths, "train", shared=True))
             return _train(recipe, restart=restart, world=world)
 
 

@@ -27,6 +27,7 @@ from nmtkit.data.batching import BatchSampler
 from nmtkit.data.lexical import LexicalTable
 from nmtkit.data.manifest import PreparedData
 from nmtkit.data.shards import Shard
+from nmtkit.data.tokenizer import TokenizerModels
 from nmtkit.device import autocast_for
 from nmtkit.models import Seq2Seq, build_model
 from nmtkit.paths import RunPaths, atomic_write_text, sweep_temporaries
@@ -62,6 +63,7 @@ class TrainingRun:
     keeper: CheckpointKeeper
     log: MetricsLog
     amp: contextlib.AbstractContextManager[Any]  # validation's autocast (or nothing)
+    tokenizers: TokenizerModels  # read once at setup: every checkpoint stores these bytes
     state: TrainState = field(default_factory=TrainState)
     window: LossWindow = field(default_factory=LossWindow)  # updates since the last log record
     lexical: LexicalTable | None = None  # rank 0: stored in every checkpoint (shortlists)
@@ -105,6 +107,7 @@ def setup(recipe: Recipe, world: World) -> TrainingRun:
         keeper=keeper,
         log=MetricsLog(paths.logs / "metrics.jsonl"),
         amp=autocast_for(device, cfg.precision),
+        tokenizers=data.tokenizer_models(),  # not re-read per save: a prepare may replace them
         lexical=data.lexical_table() if world.is_main else None,
     )
 
@@ -162,7 +165,7 @@ def to_checkpoint(run: TrainingRun, rngs: list[dict[str, Any]]) -> Checkpoint:
     return Checkpoint(
         model=run.model.state_dict(),
         recipe_yaml=run.recipe.to_yaml(),
-        tokenizer=run.data.tokenizer_models(),
+        tokenizer=run.tokenizers,
         langs=(manifest.src_lang, manifest.tgt_lang),
         vocab_sizes=(manifest.tokenizer.src_vocab_size, manifest.tokenizer.tgt_vocab_size),
         step=run.state.step,

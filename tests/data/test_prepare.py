@@ -214,6 +214,30 @@ def test_a_manifest_with_missing_fields_is_a_clear_error_and_prepare_redoes_it(
     assert PreparedData.open(root).manifest.tokenizer.src_sha256
 
 
+def test_a_manifest_naming_a_tokenizer_outside_the_data_directory_is_refused(
+    files_recipe: Path,
+) -> None:
+    """`src_model`/`tgt_model` are bare file names: a path (relative, `..`, absolute) is a clear
+    error naming the manifest and the key, before any file is opened."""
+    assert run_cli("prepare", files_recipe).exit_code == 0
+    root = prepared(files_recipe).root
+    path = root / "manifest.json"
+    good = json.loads(path.read_text())
+    for key in ("src_model", "tgt_model"):
+        for name in ("../spm.model", "/etc/passwd", "text/train.en", "..", ""):
+            manifest = json.loads(json.dumps(good))
+            manifest["tokenizer"][key] = name
+            path.write_text(json.dumps(manifest))
+            with pytest.raises(UserError) as caught:
+                PreparedData.open(root)
+            message = str(caught.value)
+            assert f"{path} is not a valid manifest (tokenizer.{key}: " in message, name
+            assert "bare name of a file in the data directory" in message
+    train = run_cli("train", files_recipe)
+    assert train.exit_code == 2
+    assert f"{path} is not a valid manifest (tokenizer.tgt_model" in one_line(train.stderr)
+
+
 def test_synthetic_source_writes_raw_text_and_is_deterministic(
     make_recipe: Callable[..., Path], tmp_path: Path
 ) -> None:
@@ -257,3 +281,47 @@ def test_runs_share_one_data_dir(files_recipe: Path, tmp_path: Path) -> None:
     elsewhere = run_cli("train", files_recipe, "--set", f"data_dir={tmp_path}/none")
     assert elsewhere.exit_code == 2
     assert f"no prepared data in {tmp_path}/none" in one_line(elsewhere.stderr)
+
+
+def test_prepare_of_a_run_that_is_training_is_refused(files_recipe: Path) -> None:
+    """`prepare` takes the run lock that `train` holds: `prepare --force` under a training run
+    is refused with the trainer's message, and the data is untouched."""
+    from nmtkit.paths import run_lock
+
+    assert run_cli("prepare", files_recipe).exit_code == 0
+    run = load_recipe(files_recipe).run_path
+    before = (run / "data" / "manifest.json").read_text()
+    with run_lock(run, "train"):
+        result = run_cli("prepare", files_recipe, "--force")
+    assert result.exit_code == 2
+    message = one_line(result.stderr)
+    assert f"{run} is in use: `nmtkit train (pid {os.getpid()})` holds {run / '.lock'}" in message
+    assert "Traceback" not in result.stderr
+    assert (run / "data" / "manifest.json").read_text() == before
+    assert run_cli("prepare", files_recipe, "--force").exit_code == 0  # the lock went with it
+
+
+def test_a_shared_data_dir_is_locked_by_prepare_and_train(
+    files_recipe: Path, tmp_path: Path
+) -> None:
+    """A `data_dir` outside the run: trainers hold it shared (side by side), `prepare`
+    exclusively; a `prepare` under a trainer of another run is refused, and so is a `train`
+    under a `prepare`."""
+    from nmtkit.paths import data_lock
+
+    shared = tmp_path / "shared-data"
+    here = ["--set", f"data_dir={shared}"]
+    other = [*here, "--set", f"run_dir={tmp_path / 'b'}"]
+    assert run_cli("prepare", files_recipe, *here).exit_code == 0
+    paths = load_recipe(files_recipe, [f"data_dir={shared}"]).paths
+    lock = tmp_path / ".shared-data.lock"
+    with data_lock(paths, "train", shared=True), data_lock(paths, "train", shared=True):
+        result = run_cli("prepare", *[files_recipe, *other], "--force")
+    assert result.exit_code == 2
+    message = one_line(result.stderr)
+    assert f"{shared} is in use: an `nmtkit train` on this data holds {lock}" in message
+    with data_lock(paths, "prepare", shared=False):
+        result = run_cli("train", files_recipe, *other)
+    assert result.exit_code == 2
+    assert f"`nmtkit prepare (pid {os.getpid()})` holds {lock}" in one_line(result.stderr)
+    assert not list(tmp_path.glob("shared-data.*"))

@@ -285,16 +285,16 @@ def test_a_second_trainer_on_the_same_run_is_refused(prepared_run: Path, tmp_pat
 def test_interrupted_translate_leaves_only_a_partial_file(
     uninterrupted: Path, tmp_path: Path, signum: int
 ) -> None:
-    """Killed mid-file: no file under the final name; what was written is in NAME.partial,
+    """Killed mid-file: no file under the final name; what was written is in NAME.PID.partial,
     and with SIGTERM/SIGINT those are whole lines, the first lines of the full translation."""
     lines = [p[0] for p in toy_pairs(3 * 4096, seed=5, max_words=8)]
     source = write_lines(tmp_path / "in.txt", lines)
     output = tmp_path / "out.txt"
-    partial = tmp_path / "out.txt.partial"
     cmd = [sys.executable, "-m", "nmtkit", "translate", "-m", str(uninterrupted), "--greedy"]
     cmd += ["-i", str(source), "-o", str(output)]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
+    partial = tmp_path / f"out.txt.{proc.pid}.partial"  # one per process
     deadline = time.time() + 120
     while proc.poll() is None and time.time() < deadline:
         if partial.exists() and partial.stat().st_size:

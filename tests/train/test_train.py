@@ -253,6 +253,39 @@ def test_restart_starts_over(prepared_run: Path, tmp_path: Path) -> None:
 # ----------------------------------------------------------------------------- user errors
 
 
+def test_checkpoints_hold_the_tokenizer_read_at_setup(
+    prepared_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tokenizer bytes go into every checkpoint as read at setup, with the hashes of that
+    moment: a `spm.model` replaced on disk during training (a `prepare` elsewhere) changes
+    neither."""
+    import hashlib
+
+    from nmtkit.data.manifest import read_manifest
+    from nmtkit.train import loop
+
+    recipe = copy_run(prepared_run, tmp_path / "a")
+    data = recipe.parent / "run" / "data"
+    model = data / read_manifest(data).tokenizer.src_model
+    original = model.read_bytes()
+    real_setup = loop.setup
+
+    def setup_then_replace(*args: object, **kwargs: object) -> object:
+        run = real_setup(*args, **kwargs)  # type: ignore[arg-type]
+        model.write_bytes(b"another tokenizer")
+        return run
+
+    monkeypatch.setattr(loop, "setup", setup_then_replace)
+    result = run_cli("train", recipe, "--set", "train.max_steps=4")
+    monkeypatch.undo()
+    assert result.exit_code == 0, result.stderr
+    assert model.read_bytes() == b"another tokenizer"  # replaced before the first save
+    for name in ("last.pt", "best.pt"):
+        stored = Checkpoint.read(recipe.parent / "run" / "checkpoints" / name).tokenizer
+        assert stored.src == stored.tgt == original
+        assert stored.src_sha256 == hashlib.sha256(original).hexdigest()
+
+
 def test_train_before_prepare(tmp_path: Path) -> None:
     path = tmp_path / "r.yaml"
     path.write_text(f"name: x\nrun_dir: {tmp_path / 'run'}\n")
