@@ -1,5 +1,6 @@
 """`nmtkit serve` under load: one-sentence requests from concurrent clients, with and without
-batching across requests, against offline translation of the same sentences.
+batching across requests, against offline translation of the same sentences; then a soak in
+which one request in ten is malformed.
 
     python benchmarks/serve_load.py runs/demo --clients 1 8 64 --requests 400
 
@@ -18,11 +19,20 @@ batching across requests, against offline translation of the same sentences.
    of the server's event-loop thread, of its other threads (the batch worker and torch's
    OpenMP threads) and of this client process, which show which side is the bottleneck.
 3. The same server with `--max-batch-tokens 1` (every request searched alone).
-4. Check (`--check-requests`, default 10,000): that many requests from 64 clients to the
-   batching server, the test sentences cycled; each must be answered exactly once, with 200,
-   one result for its sentence, and the best text equal to the offline one. Every level of 2
-   and 3 is checked the same way, and the server's own request counter must equal the
-   requests sent.
+4. Check, a soak (`--check-requests`, default 10,000): that many requests from the most
+   clients (64) to the batching server, the test sentences cycled, of which one in ten
+   (request k where k mod 10 = 9) is malformed instead, the kinds taken in turn: invalid
+   JSON, a lone surrogate (raw JSON bytes `\\ud800`), a field of the wrong type, an unknown
+   key, more lines than --max-lines, a line over --max-chars, a body over --max-body-bytes,
+   lines x beam x nbest over --max-work, an unknown model, no lines (the limits: the server's
+   defaults, or `--server-option=--max-work=N` and the like). Each good request must be
+   answered exactly once, with 200, one result for its sentence, and the best text equal to
+   the offline one (else it is counted lost or changed); each malformed one with its 4xx
+   (`BAD_KINDS`) and a JSON body with a string "error"; no worker may have restarted
+   (`nmtkit_worker_restarts_total` at the end). Reported: requests, good, malformed, those
+   answered 4xx JSON, the statuses by kind, lost, changed, worker restarts, requests/s and
+   the good requests' latency. Every level of 2 and 3 is checked the same way (good requests
+   only), and the server's own request counter must equal the requests sent.
 
 Every server is stopped with SIGTERM and must exit 0 (killed after a bounded wait). Results go
 to the `serve` section of the Markdown file and to the JSON file beside it.
@@ -34,6 +44,7 @@ import argparse
 import asyncio
 import contextlib
 import itertools
+import json
 import os
 import signal
 import socket
@@ -67,6 +78,9 @@ BEAM = 5
 READY_TIMEOUT_S = 180.0  # start-up and model loading
 STOP_TIMEOUT_S = 30.0  # SIGTERM to exit, before a kill
 REQUEST_TIMEOUT_S = 120.0  # one request, client side (the server answers 504 after its --timeout)
+# A client's idle connection is dropped after this, before the server's --keep-alive (5 s)
+# closes it: else a request sent as the server closes it is lost (httpx's default is 5 s too).
+KEEPALIVE_S = 2.0
 MIN_PER_CLIENT = 16  # requests per client at least, so that ramp-up and drain stay small
 WARMUP_REQUESTS = 32
 CHUNK_SECONDS = 10.0  # offline time per chunk size (the whole split, or fewer sentences)
@@ -216,6 +230,99 @@ class Answer:
     seconds: float
     text: str | None = None  # the best hypothesis
     error: str = ""
+    kind: str = ""  # a malformed request's kind ("": a good one)
+    json_error: bool = False  # a malformed one: its body is JSON with a str "error"
+
+
+# ----------------------------------------------------------------------- malformed requests
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The server's request limits (`nmtkit serve` defaults, or --server-option)."""
+
+    max_lines: int
+    max_chars: int
+    max_body_bytes: int
+    max_work: int
+
+    @classmethod
+    def of(cls, options: list[str]) -> Limits:
+        """The defaults of `ServeSettings`, changed by `--max-lines N` or `--max-lines=N` (and
+        the other three) among the server's options."""
+        from nmtkit.serve.schemas import ServeSettings
+
+        defaults = ServeSettings()
+        names = ("max_lines", "max_chars", "max_body_bytes", "max_work")
+        found = {name: getattr(defaults, name) for name in names}
+        for i, option in enumerate(options):
+            name, eq, value = option.partition("=")
+            field_name = name.removeprefix("--").replace("-", "_")
+            if name.startswith("--") and field_name in found:
+                if not eq:
+                    value = options[i + 1] if i + 1 < len(options) else ""
+                found[field_name] = int(value)
+        return cls(**found)
+
+
+BAD_EVERY = 10  # in the check (soak): requests k with k % 10 == 9 are malformed
+# Each malformed kind and the status the server must answer it with.
+BAD_KINDS: dict[str, int] = {
+    "invalid JSON": 422,
+    "lone surrogate": 422,
+    "wrong field type": 422,
+    "unknown key": 422,
+    "too many lines": 413,
+    "line too long": 413,
+    "body too large": 413,
+    "over --max-work": 413,
+    "unknown model": 404,
+    "no lines": 422,
+}
+
+
+def bad_kind(k: int, bad_every: int) -> str:
+    """The kind of request k when one in `bad_every` is malformed ("": a good one), the kinds
+    taken in turn."""
+    if not bad_every or k % bad_every != bad_every - 1:
+        return ""
+    return list(BAD_KINDS)[(k // bad_every) % len(BAD_KINDS)]
+
+
+def over_work(bounds: Limits) -> tuple[int, int, int] | None:
+    """(lines, beam, nbest) within the other limits whose product exceeds --max-work."""
+    for nbest in range(64, 0, -1):
+        lines = bounds.max_work // (64 * nbest) + 1
+        if lines <= bounds.max_lines:
+            return lines, 64, nbest
+    return None
+
+
+def malformed(kind: str, sentence: str, bounds: Limits) -> bytes:
+    """The body of a malformed request of `kind` (sent as application/json)."""
+    good: dict[str, Any] = {"text": [sentence], "beam": BEAM}
+    if kind == "invalid JSON":
+        return json.dumps(good).encode()[:-3]  # cut short
+    if kind == "lone surrogate":
+        return b'{"text": ["' + sentence.encode() + b' \\ud800"]}'  # JSON allows it, UTF-8 not
+    if kind == "wrong field type":
+        return json.dumps({**good, "beam": "five"}).encode()
+    if kind == "unknown key":
+        return json.dumps({**good, "beem": BEAM}).encode()
+    if kind == "too many lines":
+        return json.dumps({"text": [sentence] * (bounds.max_lines + 1), "beam": 1}).encode()
+    if kind == "line too long":
+        return json.dumps({"text": ["x" * (bounds.max_chars + 1)], "beam": 1}).encode()
+    if kind == "body too large":
+        return b'{"text": ["' + b"y" * bounds.max_body_bytes + b'"]}'
+    if kind == "over --max-work":
+        lines, beam, nbest = over_work(bounds) or (bounds.max_lines, 64, 64)
+        return json.dumps({"text": [sentence] * lines, "beam": beam, "nbest": nbest}).encode()
+    if kind == "unknown model":
+        return json.dumps({**good, "model": "no-such-model"}).encode()
+    if kind == "no lines":
+        return json.dumps({"text": []}).encode()
+    raise ValueError(kind)
 
 
 @dataclass
@@ -244,15 +351,29 @@ class Level:
     client_cpu_s: float = 0.0  # this process
     load_start: float = 0.0
     load_end: float = 0.0
+    # the soak (the check): one request in BAD_EVERY malformed
+    good: int = 0  # good requests sent
+    bad: int = 0  # malformed requests sent
+    bad_4xx_json: int = 0  # malformed ones answered once, 4xx, JSON with "error"
+    bad_statuses: dict[str, dict[str, int]] = field(default_factory=dict)  # kind -> status -> n
+    lost: int = 0  # good requests not answered exactly once with a 200
+    changed: int = 0  # good requests answered 200 with another text than offline
+    worker_restarts: dict[str, float] = field(default_factory=dict)  # model -> count at the end
+    bad_notes: dict[str, str] = field(default_factory=dict)  # kind -> its first wrong answer
     problems: list[str] = field(default_factory=list)
 
     @property
     def sent_per_s(self) -> float:
         return self.ok / self.seconds if self.seconds else 0.0
 
+    @property
+    def requests_per_s(self) -> float:
+        return self.sent / self.seconds if self.seconds else 0.0
+
     def row(self) -> dict[str, Any]:
         row = {k: round(v, 2) if isinstance(v, float) else v for k, v in asdict(self).items()}
         row["sent_per_s"] = round(self.sent_per_s, 1)
+        row["requests_per_s"] = round(self.requests_per_s, 1)
         return row
 
 
@@ -266,15 +387,24 @@ def percentile(values: list[float], q: float) -> float:
 
 
 async def fire(
-    base: str, sentences: list[str], clients: int, requests: int, time_limit: float
+    base: str,
+    sentences: list[str],
+    clients: int,
+    requests: int,
+    time_limit: float,
+    bad_every: int = 0,
+    bounds: Limits | None = None,
 ) -> tuple[list[Answer], int, float]:
     """`clients` closed-loop clients send requests 0..requests-1 (request k: sentence k mod
     len), one sentence and beam 5 each, until all are sent or `time_limit` seconds have passed:
-    (answers, requests sent, wall seconds)."""
+    (answers, requests sent, wall seconds). With `bad_every`, request k is malformed instead
+    where `bad_kind(k, bad_every)` names a kind (then `bounds` are the server's limits)."""
     numbers = itertools.count()
     answers: list[Answer] = []
     sent = 0
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    limits = httpx.Limits(
+        max_connections=clients, max_keepalive_connections=clients, keepalive_expiry=KEEPALIVE_S
+    )
     timeout = httpx.Timeout(REQUEST_TIMEOUT_S, pool=REQUEST_TIMEOUT_S)
     started = time.perf_counter()
     stop_at = time.monotonic() + time_limit
@@ -284,6 +414,10 @@ async def fire(
         while time.monotonic() < stop_at and (k := next(numbers)) < requests:
             sent += 1
             sentence = sentences[k % len(sentences)]
+            if kind := bad_kind(k, bad_every):
+                assert bounds is not None
+                answers.append(await send_bad(client, k, kind, sentence, bounds))
+                continue
             begun = time.perf_counter()
             try:
                 response = await client.post(
@@ -303,6 +437,29 @@ async def fire(
         # each loop stops sending at stop_at; the last answers may take REQUEST_TIMEOUT_S
         await asyncio.wait_for(asyncio.gather(*loops), time_limit + REQUEST_TIMEOUT_S + 10)
     return answers, sent, time.perf_counter() - started
+
+
+async def send_bad(
+    client: httpx.AsyncClient, k: int, kind: str, sentence: str, bounds: Limits
+) -> Answer:
+    """Request k, malformed of `kind`: its status and whether the body is a JSON error."""
+    content = malformed(kind, sentence, bounds)
+    begun = time.perf_counter()
+    try:
+        response = await client.post(
+            "/v1/translate", content=content, headers={"content-type": "application/json"}
+        )
+        raw = response.content
+    except httpx.HTTPError as exc:
+        return Answer(k, 0, time.perf_counter() - begun, error=repr(exc)[:200], kind=kind)
+    seconds = time.perf_counter() - begun
+    try:
+        body = json.loads(raw)
+        json_error = isinstance(body, dict) and isinstance(body.get("error"), str)
+    except ValueError:
+        json_error = False
+    error = raw[:200].decode("utf-8", "replace")
+    return Answer(k, response.status_code, seconds, error=error, kind=kind, json_error=json_error)
 
 
 def answer_of(k: int, sentence: str, status: int, body: Any, seconds: float) -> Answer:
@@ -326,12 +483,15 @@ def run_level(
     sentences: list[str],
     expected: list[str],
     time_limit: float,
+    bad_every: int = 0,
+    bounds: Limits | None = None,
 ) -> Level:
-    """One level against a running server, with its checks (see `check`)."""
+    """One level against a running server, with its checks (see `check`); with `bad_every`,
+    a soak (see `fire`)."""
     level = Level(server, clients, requests, load_start=os.getloadavg()[0])
     before, cpu_before, client_before = scrape(base), thread_cpu(pid), time.process_time()
     answers, level.sent, level.seconds = asyncio.run(
-        fire(base, sentences, clients, requests, time_limit)
+        fire(base, sentences, clients, requests, time_limit, bad_every, bounds)
     )
     cpu_after, client_after, after = thread_cpu(pid), time.process_time(), scrape(base)
     level.load_end = os.getloadavg()[0]
@@ -349,6 +509,13 @@ def run_level(
     level.server_counted = round(
         sum(delta(name) for name in after if name.startswith("nmtkit_requests_total{"))
     )
+    if bad_every:
+        prefix = "nmtkit_worker_restarts_total{"
+        level.worker_restarts = {
+            name[len(prefix) :].rstrip("}"): value
+            for name, value in after.items()
+            if name.startswith(prefix)
+        }
     check(level, answers, sentences, expected)
     latencies = [1000 * a.seconds for a in answers if a.status == 200]
     level.p50_ms, level.p95_ms, level.p99_ms = (percentile(latencies, q) for q in (50, 95, 99))
@@ -357,17 +524,38 @@ def run_level(
 
 
 def check(level: Level, answers: list[Answer], sentences: list[str], expected: list[str]) -> None:
-    """Every request sent answered exactly once, with 200 and the offline translation; the
-    server counted as many requests as were sent. Problems are kept (the first few)."""
+    """Every request sent answered exactly once; a good one with 200 and the offline
+    translation, a malformed one with its 4xx and a JSON error; the server counted as many
+    requests as were sent, and (in a soak) restarted no worker. Problems are kept (the first
+    few)."""
     times = Counter(a.index for a in answers)
     level.not_once = sum(times[k] != 1 for k in range(level.sent)) + sum(
         k >= level.sent for k in times
     )
+    bad_indices = {a.index for a in answers if a.kind}
+    level.bad = len(bad_indices)
+    level.good = level.sent - level.bad
+    level.lost = sum(times[k] != 1 for k in range(level.sent) if k not in bad_indices)
     for answer in answers:
-        if answer.status != 200:
+        if answer.kind:
+            by_status = level.bad_statuses.setdefault(answer.kind, {})
+            by_status[str(answer.status)] = by_status.get(str(answer.status), 0) + 1
+            wanted = BAD_KINDS[answer.kind]
+            if answer.json_error and 400 <= answer.status < 500:
+                level.bad_4xx_json += 1
+                if answer.status == wanted:
+                    continue
+            note = (
+                f"request {answer.index} ({answer.kind}): status {answer.status}, "
+                f"expected {wanted} with a JSON error: {answer.error}"
+            )
+            level.bad_notes.setdefault(answer.kind, note)
+        elif answer.status != 200:
+            level.lost += 1
             level.errors += 1
             note = f"request {answer.index}: status {answer.status} {answer.error}"
         elif answer.text != expected[answer.index % len(expected)]:
+            level.changed += 1
             level.mismatches += 1
             note = (
                 f"request {answer.index}: {answer.text!r} != offline "
@@ -378,6 +566,13 @@ def check(level: Level, answers: list[Answer], sentences: list[str], expected: l
             continue
         if len(level.problems) < 5:
             level.problems.append(note)
+    if level.bad_4xx_json != level.bad:
+        level.problems.append(
+            f"{level.bad - level.bad_4xx_json} of {level.bad} malformed requests not answered "
+            "4xx with a JSON error"
+        )
+    if any(level.worker_restarts.values()):
+        level.problems.append(f"worker restarts: {level.worker_restarts}")
     if level.sent < level.requests:
         level.problems.append(f"time limit: {level.sent} of {level.requests} requests sent")
     if level.not_once:
@@ -490,8 +685,21 @@ def checks(
             }
         )
     for level in [*levels, *([checked] if checked else [])]:
-        clean = level.ok == level.requests and not level.problems
-        if level is checked or not clean:
+        clean = level.ok == level.requests - level.bad and not level.problems
+        if level is checked:
+            rows.append(
+                {
+                    "what": f"soak, {level.clients} clients: {level.requests:,} requests, one "
+                    f"in {BAD_EVERY} malformed; every good one answered once, 200, equal to "
+                    "offline, every malformed one a 4xx JSON error, no worker restart",
+                    "value": f"{level.good:,} good: {level.ok:,} ok, {level.lost} lost, "
+                    f"{level.changed} changed; {level.bad:,} malformed: "
+                    f"{level.bad_4xx_json:,} 4xx JSON; {level.not_once} not once; worker "
+                    f"restarts {sum(level.worker_restarts.values()):g}",
+                    "ok": clean,
+                }
+            )
+        elif not clean:
             rows.append(
                 {
                     "what": f"{level.server}, {level.clients} clients: all {level.requests:,} "
@@ -596,9 +804,37 @@ def render(
         *found_lines,
         "",
         *limits(levels, base),
+        *soak_lines(checked),
         f"Servers stopped with SIGTERM: {stops}.",
     ]
     return "\n".join(lines)
+
+
+def soak_lines(checked: Level | None) -> list[str]:
+    """The soak (the check level): its malformed requests by kind, and what became of all."""
+    if checked is None:
+        return []
+    table = ["| malformed kind | sent | statuses | expected |", "|---|---:|---|---:|"]
+    for kind, wanted in BAD_KINDS.items():
+        statuses = checked.bad_statuses.get(kind, {})
+        shown = ", ".join(f"{n:,} x {status}" for status, n in sorted(statuses.items()))
+        table.append(f"| {kind} | {sum(statuses.values()):,} | {shown or '-'} | {wanted} |")
+    restarts = ", ".join(f"{m} {v:g}" for m, v in checked.worker_restarts.items()) or "none"
+    return [
+        f"Soak (the check): {checked.sent:,} requests from {checked.clients} clients to the "
+        f"batched server, request k malformed where k mod {BAD_EVERY} = {BAD_EVERY - 1} "
+        f"(the kinds below in turn): {checked.good:,} good, {checked.bad:,} malformed, "
+        f"{checked.bad_4xx_json:,} of them answered 4xx with a JSON error; good requests "
+        f"lost {checked.lost}, changed {checked.changed}; worker restarts "
+        f"(`nmtkit_worker_restarts_total` at the end): {restarts}. "
+        f"{checked.requests_per_s:,.1f} requests/s ({checked.sent_per_s:,.1f} good "
+        f"sentences/s) over {checked.seconds:.1f} s; latency of the good requests p50 "
+        f"{checked.p50_ms:,.0f} ms, p95 {checked.p95_ms:,.0f} ms, p99 {checked.p99_ms:,.0f} "
+        f"ms, max {checked.max_ms:,.0f} ms.",
+        "",
+        *table,
+        "",
+    ]
 
 
 def limits(levels: list[Level], base: Offline) -> list[str]:
@@ -647,8 +883,10 @@ def measure_server(
     expected: list[str],
     servers: dict[str, ServerRun],
     check_requests: int = 0,
+    bounds: Limits | None = None,
 ) -> tuple[list[Level], Level | None]:
-    """Start one server, run its levels (and the check), stop it."""
+    """Start one server, run its levels (and the check, a soak with one request in
+    BAD_EVERY malformed), stop it."""
     levels: list[Level] = []
     checked = None
     with serving(run, options, threads=args.threads) as (base, proc, record):
@@ -680,6 +918,8 @@ def measure_server(
                 sentences,
                 expected,
                 args.level_timeout,
+                BAD_EVERY,
+                bounds,
             )
             print("check:", checked.row(), flush=True)
     if record.exit_status != 0 or record.killed:
@@ -731,6 +971,7 @@ def main(argv: list[str] | None = None) -> int:
         expected,
         servers,
         args.check_requests,
+        Limits.of(args.server_option),
     )
     if args.unbatched_clients:
         more, _ = measure_server(

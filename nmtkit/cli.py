@@ -377,6 +377,11 @@ def serve(
     max_body_bytes: opt.MaxBodyOption = 1 << 20,
     max_queue: opt.MaxQueueOption = 256,
     timeout: opt.TimeoutOption = 60.0,
+    max_work: opt.MaxWorkOption = 8192,
+    read_timeout: opt.ReadTimeoutOption = 10.0,
+    keep_alive: opt.KeepAliveOption = 5.0,
+    limit_concurrency: opt.LimitConcurrencyOption = 512,
+    shutdown_timeout: opt.ShutdownTimeoutOption = 10.0,
     api_key: opt.ApiKeyOption = None,
     cors_origin: opt.CorsOption = None,
 ) -> None:
@@ -385,14 +390,18 @@ def serve(
     `POST /v1/translate` with `{"text": ["...", ...], "beam": 5, "nbest": 1, "attention":
     false}` gives one result per line, in order, identical to `nmtkit translate --format
     jsonl`. Requests waiting at the same time are translated in one batched search (up to
-    `--max-batch-tokens`, waiting at most `--max-wait-ms`). Binds 127.0.0.1 unless `--host`
-    says otherwise; SIGTERM or Ctrl-C finishes the requests in flight and exits 0. Needs the
-    `nmtkit[serve]` extra (`pip install "nmtkit[serve]"`).
+    `--max-batch-tokens`, waiting at most `--max-wait-ms`). What one request may cost is
+    bounded (`--max-body-bytes`, `--max-lines`, `--max-chars`, `--max-work`, `--read-timeout`,
+    `--timeout`), and a request that cannot be served fails alone: the model goes on serving.
+    Binds 127.0.0.1 unless `--host` says otherwise; SIGTERM or Ctrl-C finishes the requests in
+    flight (for at most `--shutdown-timeout` seconds) and exits 0. Needs the `nmtkit[serve]`
+    extra (`pip install "nmtkit[serve]"`).
 
     Examples:
 
     - `nmtkit serve -m runs/demo`   (then open http://127.0.0.1:8080/)
-    - `nmtkit serve -m en-de=runs/demo -m runs/other --port 9000 --api-key SECRET`
+    - `nmtkit serve -m en-de=runs/demo -m runs/other --port 9000`   (with `NMTKIT_API_KEY`
+      set in the environment, requests need `Authorization: Bearer KEY`)
     """
     with user_errors():
         from nmtkit.extras import require_extra
@@ -409,6 +418,11 @@ def serve(
             max_wait_ms=max_wait_ms,
             max_queue=max_queue,
             timeout_s=timeout,
+            max_work=max_work,
+            read_timeout_s=read_timeout,
+            keep_alive_s=keep_alive,
+            limit_concurrency=limit_concurrency,
+            shutdown_timeout_s=shutdown_timeout,
             api_key=api_key or None,
             cors_origins=tuple(cors_origin or ()),
         )

@@ -232,12 +232,49 @@ MaxQueueOption = Annotated[
     int, Option("--max-queue", min=1, help="Waiting requests per model before 503.")
 ]
 TimeoutOption = Annotated[float, Option("--timeout", min=0.001, help="Seconds per request (504).")]
+MaxWorkOption = Annotated[
+    int,
+    Option(
+        "--max-work",
+        min=1,
+        help="Search work per request, lines x beam x nbest (413); greedy counts beam 1.",
+    ),
+]
+ReadTimeoutOption = Annotated[
+    float,
+    Option(
+        "--read-timeout",
+        min=0.001,
+        help="Seconds a client has to send a request's headers, and then its body (408).",
+    ),
+]
+KeepAliveOption = Annotated[
+    float, Option("--keep-alive", min=0, help="Seconds an idle connection is kept open.")
+]
+LimitConcurrencyOption = Annotated[
+    int,
+    Option(
+        "--limit-concurrency",
+        min=1,
+        help="Open connections and requests in progress before new ones get 503.",
+    ),
+]
+ShutdownTimeoutOption = Annotated[
+    float,
+    Option(
+        "--shutdown-timeout",
+        min=0,
+        help="Seconds SIGTERM waits for requests in flight before cancelling them.",
+    ),
+]
 ApiKeyOption = Annotated[
     Optional[str],
     Option(
         "--api-key",
         envvar="NMTKIT_API_KEY",
-        help="Require `Authorization: Bearer KEY` on /v1/* and /metrics.",
+        help="Require `Authorization: Bearer KEY` on everything but /health and the page "
+        "(/v1/*, /metrics, /docs, /openapi.json, /ready's model names). Prefer the "
+        "environment variable: a command line is visible to `ps`.",
     ),
 ]
 CorsOption = Annotated[

@@ -119,17 +119,28 @@ def test_cell_bench_one_node_cell_equals_the_eager_cell() -> None:
 
 
 def test_serve_load_checks_every_answer_against_offline(trained: Path, tmp_path: Path) -> None:
-    """benchmarks/serve_load.py end to end on the tiny model: two servers, a few requests."""
+    """benchmarks/serve_load.py end to end on the tiny model: two servers, a few requests, and
+    a short soak whose every tenth request is malformed (each kind once)."""
     import json
 
     import serve_load
 
     out = tmp_path / "bench.md"
     argv = [str(trained / "run"), "--clients", "1", "4", "--unbatched-clients", "4"]
-    argv += ["--requests", "16", "--check-requests", "48", "--threads", "1", "--out", str(out)]
-    assert serve_load.main(argv) == 0  # every answer once, 200, equal to offline
+    argv += ["--requests", "16", "--check-requests", "100", "--threads", "1", "--out", str(out)]
+    # a small body limit: the soak's over-limit body is 16 KiB, not the default 1 MiB (the
+    # limit is read from the server's options)
+    argv += ["--server-option=--max-body-bytes=16384"]
+    assert serve_load.main(argv) == 0  # every good answer once, 200, equal to offline
     results = json.loads(out.with_suffix(".json").read_text())["serve"]
-    assert results["check"]["ok"] == 48 and results["check"]["server_counted"] == 48
+    check = results["check"]
+    assert (check["ok"], check["good"], check["bad"]) == (90, 90, 10)
+    assert check["server_counted"] == 100 and check["bad_4xx_json"] == 10
+    assert (check["lost"], check["changed"]) == (0, 0)
+    assert check["bad_statuses"] == {
+        kind: {str(status): 1} for kind, status in serve_load.BAD_KINDS.items()
+    }
+    assert check["worker_restarts"] == {'model="run"': 0.0}
     assert [(r["server"], r["clients"], r["ok"]) for r in results["levels"]] == [
         ("batched", 1, 16),
         ("batched", 4, 64),

@@ -194,7 +194,7 @@ def compared(folder: Folder, result: Result) -> None:
 def translated_file(name: str) -> Check:
     def check(folder: Folder, result: Result) -> None:
         assert len(folder.lines(name)) == LINES
-        assert not (folder.root / f"{name}.partial").exists()
+        assert not list(folder.root.glob(f"{name}*.partial"))
 
     return check
 
@@ -348,8 +348,8 @@ SKIPPED: dict[str, str] = {
     "nmtkit train demo --nproc 4": "needs 4 GPUs; --nproc on CPU processes is "
     "tested in tests/train/test_distributed.py",
     "nmtkit serve -m runs/demo": "serves until killed; the server is tested in tests/serve/",
-    "nmtkit serve -m en-de=runs/demo -m runs/other --port 9000 --api-key SECRET": "serves until "
-    "killed; names, ports and keys are tested in tests/serve/",
+    "nmtkit serve -m en-de=runs/demo -m runs/other --port 9000": "serves until killed; names, "
+    "ports and keys are tested in tests/serve/",
 }
 
 EXAMPLES = help_examples()

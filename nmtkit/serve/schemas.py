@@ -68,5 +68,10 @@ class ServeSettings:
     max_wait_ms: float = 5.0  # how long the worker waits for more requests to batch
     max_queue: int = 256  # waiting requests before 503
     timeout_s: float = 60.0  # per request
+    max_work: int = 8192  # lines x beam x nbest per request
+    read_timeout_s: float = 10.0  # to send the headers, then the body
+    keep_alive_s: float = 5.0  # an idle connection's life
+    limit_concurrency: int = 512  # connections and requests in progress (uvicorn answers 503)
+    shutdown_timeout_s: float = 10.0  # SIGTERM: how long requests in flight may finish
     api_key: str | None = None
     cors_origins: tuple[str, ...] = ()

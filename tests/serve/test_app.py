@@ -4,11 +4,7 @@ metrics, and a clean SIGTERM. The tiny model is conftest's `trained`."""
 from __future__ import annotations
 
 import json
-import os
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -24,8 +20,7 @@ from nmtkit.errors import UserError
 from nmtkit.serve.app import create_app, model_names
 from nmtkit.serve.schemas import LineResult, ServeSettings
 from nmtkit.translate import Translator
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.serve.processes import serving
 
 
 @contextmanager
@@ -118,7 +113,7 @@ def _metric(text: str, name: str) -> float:
 def test_models_ready_health_and_metrics(translator: Translator) -> None:
     with client_for(translator) as client:
         assert client.get("/health").json() == {"status": "ok"}
-        assert client.get("/ready").json() == {"ready": True, "models": ["tiny"]}
+        assert client.get("/ready").json() == {"ready": True, "models": ["tiny"], "down": []}
         (info,) = client.get("/v1/models").json()
         assert info["name"] == "tiny" and (info["src_lang"], info["tgt_lang"]) == ("en", "de")
         assert info["parameters"] > 0 and info["decode"]["beam_size"] == 3
@@ -251,28 +246,8 @@ def test_model_names() -> None:
 # ------------------------------------------------------------------------- a real process
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def test_sigterm_finishes_the_request_in_flight_and_exits_0(trained: Path) -> None:
-    port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "NMTKIT_TEST_DELAY": "1.5"}
-    cmd = [sys.executable, "-m", "tests.serve.slow_server", "serve", "-m", str(trained / "run")]
-    proc = subprocess.Popen(
-        [*cmd, "--port", str(port), "--device", "cpu"], cwd=ROOT, env=env, stderr=subprocess.PIPE
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            try:
-                if httpx.get(f"{base}/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
+def test_sigterm_finishes_the_request_in_flight_and_exits_0(trained: Path, tmp_path: Path) -> None:
+    with serving(trained / "run", tmp_path / "log", delay=1.5) as (base, proc):
         answer: dict[str, Any] = {}
 
         def ask() -> None:
@@ -286,10 +261,6 @@ def test_sigterm_finishes_the_request_in_flight_and_exits_0(trained: Path) -> No
         thread.join(timeout=30)
         assert proc.wait(timeout=30) == 0
         assert answer["status"] == 200 and answer["body"]["results"][0]["nbest"]
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
 
 
 def test_cli_refuses_a_missing_model(tmp_path: Path) -> None:
@@ -307,6 +278,7 @@ def test_served_records_are_the_jsonl_records(translator: Translator, trained: P
     src = write_lines(trained.parent / "serve-jsonl.en", lines)
     args = ("translate", "-m", trained / "run", "-i", src, "-f", "jsonl", "--nbest", "2")
     result = run_cli(*args, "--precision", "fp32")  # the fixture's precision
+    assert result.exit_code == 0, result.stderr
     offline_records = [
         LineResult.model_validate(json.loads(line)).model_dump()
         for line in result.stdout.splitlines()

@@ -10,11 +10,6 @@ from __future__ import annotations
 import base64
 import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +17,8 @@ from typing import Any
 
 import httpx
 import pytest
+
+from tests.serve.processes import serving
 
 try:
     from selenium import webdriver
@@ -64,47 +61,6 @@ def run(request: pytest.FixtureRequest) -> Path:
     """The tiny model's run directory (conftest's `trained`, ~1 minute to train), asked for
     only here so that a missing browser skips the tests before any training."""
     return Path(request.getfixturevalue("trained")) / "run"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def serving(run_dir: Path, log: Path, *options: str) -> Iterator[str]:
-    """`nmtkit serve -m RUN` in a subprocess on a free port; yields its base URL once ready."""
-    port = free_port()
-    cmd = [sys.executable, "-m", "nmtkit", "serve", "-m", str(run_dir), "--port", str(port)]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [*cmd, "--device", "cpu", *options], cwd=ROOT, env=env, stdout=out, stderr=out
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"the server exited ({proc.returncode}):\n{log.read_text()}")
-            try:
-                if httpx.get(f"{base}/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"the server was not ready within 60 s:\n{log.read_text()}")
-            time.sleep(0.2)
-        yield base
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=15)
 
 
 @contextmanager
@@ -164,7 +120,7 @@ def screenshot(driver: Any, path: Path) -> None:
 def test_page_translates_and_shows_attention_nbest_and_greedy_vs_beam(
     browser_installed: str, run: Path, tmp_path: Path
 ) -> None:
-    with serving(run, tmp_path / "server.log") as base, chrome(browser_installed) as d:
+    with serving(run, tmp_path / "server.log") as (base, _), chrome(browser_installed) as d:
         d.get(f"{base}/")
         assert d.title.startswith("nmtkit")
         translate_on_page(d, SENTENCE)
@@ -209,7 +165,7 @@ def test_page_translates_and_shows_attention_nbest_and_greedy_vs_beam(
 
 def test_page_asks_for_the_api_key(browser_installed: str, run: Path, tmp_path: Path) -> None:
     with (
-        serving(run, tmp_path / "server.log", "--api-key", "SECRET") as base,
+        serving(run, tmp_path / "server.log", "--api-key", "SECRET") as (base, _),
         chrome(browser_installed) as d,
     ):
         d.get(f"{base}/")
