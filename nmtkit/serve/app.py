@@ -228,11 +228,18 @@ async def _wait(future: Future[list[Translation]], request: Request, timeout_s: 
         if done:
             return waiting.result()
         if left <= POLL_S:
-            future.cancel()
+            _abandon(future, waiting)
             raise ApiError(504, f"no answer within {timeout_s:g} s")
         if await request.is_disconnected():
-            future.cancel()
+            _abandon(future, waiting)
             raise ApiError(499, "the client closed the connection")
+
+
+def _abandon(future: Future[Any], waiting: asyncio.Future[Any]) -> None:
+    """Cancel a request nobody waits for any more: dropped if still queued; if its search runs
+    already, its outcome is read when it comes (else asyncio logs an unread exception)."""
+    future.cancel()
+    waiting.add_done_callback(lambda done: done.cancelled() or done.exception())
 
 
 POLL_S = 0.1  # how often a waiting request looks for its client's disconnection
